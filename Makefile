@@ -1,0 +1,45 @@
+# One target per user task. The first two are all a newcomer needs:
+#   make lab      open the labs in JupyterLab (sets up .venv first if it is missing)
+#   make test     re-run every notebook and every test (what CI runs)
+# Instructors:
+#   make release  regenerate the student labs in notebooks/ from solutions/
+#   make validate check that every solution scores full marks and every student lab zero
+#   make lint     ruff on the package, the tests and every notebook's code cells
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8888
+
+.PHONY: lab test release validate lint env clean
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.port=$(PORT)
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest tests
+
+release: $(STAMP)
+	$(BIN)/python -m grader release
+
+validate: $(STAMP)
+	$(BIN)/python -m grader validate
+
+lint: $(STAMP)
+	$(BIN)/ruff check grader tests nbgrader_config.py
+	$(BIN)/nbqa ruff solutions notebooks
+
+env: $(STAMP)
+
+# The environment is made once and remade only when pyproject.toml (the pins) changes.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), \
+	  "this course needs Python 3.11 (the torch 2.13.0 CPU wheel); found " + sys.version.split()[0]'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache gradebook.db

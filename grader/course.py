@@ -1,0 +1,85 @@
+"""Where things are in the course, and the instructor's tasks on the whole course.
+
+The course root holds nbgrader_config.py. Each lab is one nbgrader assignment with one notebook:
+solutions/<lab>/<name>.ipynb is what the instructor writes, notebooks/<lab>/<name>.ipynb is what
+students get. Labs are named with a number first, so sorting them gives the teaching order.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str
+    solution: Path
+    student: Path
+
+
+def labs(root: Path = ROOT) -> list[Lab]:
+    """Every lab in teaching order."""
+    found = []
+    for solution in sorted((root / "solutions").glob("*/*.ipynb")):
+        lab = solution.parent.name
+        found.append(Lab(lab, solution, root / "notebooks" / lab / solution.name))
+    return found
+
+
+def refresh_solution(lab: Lab) -> None:
+    """Run a solution notebook top to bottom and save it with fresh, normalized outputs."""
+    nb = notebooks.execute(notebooks.read(lab.solution), cwd=lab.solution.parent)
+    notebooks.write(notebooks.normalize(nb), lab.solution)
+
+
+def generate_student_versions(release_dir: Path, db_url: str, root: Path = ROOT) -> None:
+    """Run nbgrader's generate_assignment on every lab, writing the student versions to release_dir.
+
+    db_url is the gradebook that records each lab's cells and checksums; autograding restores
+    hidden and tampered test cells from it, so the instructor's real release uses the real one.
+    """
+    for lab in labs(root):
+        _nbgrader("generate_assignment", lab.name, "--force", "--log-level=WARN",
+                  f"--CourseDirectory.release_directory={release_dir}",
+                  f"--CourseDirectory.db_url={db_url}", cwd=root)
+        generated = release_dir / lab.name / lab.solution.name
+        notebooks.write(notebooks.normalize(notebooks.read(generated)), generated)
+
+
+def validate(path: Path) -> tuple[list[str], list[str]]:
+    """nbgrader's own validation of one notebook: the grade_ids of the graded cells that pass, and
+    of those that fail. (nbgrader's Validator reports only one of the two per run, so this runs
+    its preprocessors once and asks it for both.)"""
+    from nbgrader.validator import Validator
+
+    validator = Validator()
+    with _cwd(path.parent):
+        nb = validator._preprocess(notebooks.read(path.resolve()))
+    def ids(cells):
+        return [c.metadata["nbgrader"]["grade_id"] for c in cells]
+    return ids(validator._get_passed_cells(nb)), ids(validator._get_failed_cells(nb))
+
+
+def _nbgrader(*args: str, cwd: Path) -> None:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, check=True, env=env)
+
+
+class _cwd:
+    def __init__(self, path: Path):
+        self.path, self.old = path, None
+
+    def __enter__(self):
+        self.old = os.getcwd()
+        os.chdir(self.path)
+
+    def __exit__(self, *exc):
+        os.chdir(self.old)

@@ -1,0 +1,78 @@
+"""Reference answers, computed by autograd in float64.
+
+Test cells build the right answer from these: they take the function an exercise is about,
+written out in the test cell itself, and differentiate it here. float64 keeps the reference far
+more accurate than the float32 tolerance the checks allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+F64 = torch.float64
+
+
+def leaf(value) -> torch.Tensor:
+    """A float64 leaf tensor that records operations on it."""
+    return torch.as_tensor(value, dtype=F64).detach().clone().requires_grad_(True)
+
+
+def derivative(f: Callable) -> Callable:
+    """The function x -> f'(x), for f of one scalar."""
+
+    def f_prime(x):
+        x = leaf(x)
+        (d,) = torch.autograd.grad(f(x), x)
+        return d
+
+    return f_prime
+
+
+def partials(f: Callable) -> Callable:
+    """The function (x1, x2, ...) -> (df/dx1, df/dx2, ...), for f of several scalars."""
+
+    def all_partials(*xs):
+        leaves = [leaf(x) for x in xs]
+        return torch.autograd.grad(f(*leaves), leaves)
+
+    return all_partials
+
+
+def partial(f: Callable, i: int) -> Callable:
+    """The function (x1, x2, ...) -> df/dxi."""
+    return lambda *xs: partials(f)(*xs)[i]
+
+
+def gradient(f: Callable) -> Callable:
+    """The function p -> the gradient of f at p, for f of one 1-D tensor."""
+
+    def grad_at(p):
+        p = leaf(p)
+        (g,) = torch.autograd.grad(f(p), p)
+        return g
+
+    return grad_at
+
+
+def elementwise_derivative(f: Callable) -> Callable:
+    """The function xs -> f'(xs), for an elementwise f, by differentiating f(xs).sum()."""
+
+    def f_prime(xs):
+        xs = leaf(xs)
+        (d,) = torch.autograd.grad(f(xs).sum(), xs)
+        return d
+
+    return f_prime
+
+
+def vector_jacobian_product(f: Callable) -> Callable:
+    """The function (x, v) -> vᵀ J_f(x), for f from tensors to tensors."""
+
+    def vjp(x, v):
+        x = leaf(x)
+        (g,) = torch.autograd.grad(f(x), x, grad_outputs=torch.as_tensor(v, dtype=F64))
+        return g
+
+    return vjp
