@@ -72,31 +72,33 @@ def check_close(
     """Check one answer against its expected value: kind, shape, dtype, then the numbers."""
     __tracebackhide__ = True
     expected = torch.as_tensor(expected).detach().to(torch.float64)
-    answer = _as_float_tensor(label, got, where, expected.shape, hints)
+    answer = _as_float_tensor(label, got, where, expected, hints)
     if dtype is not None and answer.dtype != dtype:
-        _fail(label, where, f"a tensor of dtype {dtype}", f"dtype {answer.dtype}", hints)
+        _fail(label, where, f"{_show(expected)}, as a tensor of dtype {dtype}",
+              f"dtype {answer.dtype}", hints)
     if not torch.allclose(answer.detach().to(torch.float64), expected, rtol=rtol, atol=atol):
         _fail(label, where, _show(expected), _show(answer), hints,
               tolerance=f"(tolerance: atol={atol:g}, rtol={rtol:g})")
 
 
-def _as_float_tensor(label, got, where, shape, hints) -> torch.Tensor:
+def _as_float_tensor(label, got, where, expected, hints) -> torch.Tensor:
     """The student's answer as a floating-point tensor of the expected shape, or a clear failure."""
     __tracebackhide__ = True
+    shape, want = expected.shape, f"{_show(expected)}, as {_kind(expected.shape)}"
     if got is None:
-        _fail(label, where, _kind(shape), "None: did your function forget to `return`?", hints)
+        _fail(label, where, want, "None: did your function forget to `return`?", hints)
     if isinstance(got, bool) or not isinstance(got, (torch.Tensor, Real)):
-        _fail(label, where, _kind(shape), f"a {type(got).__name__}: {got!r:.80}", hints)
+        _fail(label, where, want, f"a {type(got).__name__}: {got!r:.80}", hints)
     if isinstance(got, Real):
         if shape != torch.Size([]):
-            _fail(label, where, _kind(shape), f"the single number {got!r}", hints)
+            _fail(label, where, want, f"the single number {got!r}", hints)
         return torch.tensor(float(got), dtype=torch.float64)
     if not got.is_floating_point():
-        _fail(label, where, _kind(shape), f"a tensor of dtype {got.dtype}", hints,
+        _fail(label, where, want, f"a tensor of dtype {got.dtype}", hints,
               tolerance="(an integer tensor cannot hold a gradient: create x from a float, "
                         "like torch.tensor(2.0))")
     if got.shape != shape:
-        _fail(label, where, _kind(shape), f"a tensor of shape {tuple(got.shape)}", hints)
+        _fail(label, where, want, f"a tensor of shape {tuple(got.shape)}", hints)
     return got
 
 

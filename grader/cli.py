@@ -29,7 +29,8 @@ def validate(args) -> int:
     for lab in course.labs():
         for kind, path, want_pass in (("solution", lab.solution, True),
                                       ("student", lab.student, False)):
-            passed, failed = map(len, course.validate(path))
+            result = course.validate(path)
+            passed, failed = len(result.passed), len(result.failed)
             good = (failed == 0) if want_pass else (passed == 0)
             ok &= good
             verdict = "ok" if good else "WRONG"

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
+
 from grader import notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,18 +56,31 @@ def generate_student_versions(release_dir: Path, db_url: str, root: Path = ROOT)
         notebooks.write(notebooks.normalize(notebooks.read(generated)), generated)
 
 
-def validate(path: Path) -> tuple[list[str], list[str]]:
-    """nbgrader's own validation of one notebook: the grade_ids of the graded cells that pass, and
-    of those that fail. (nbgrader's Validator reports only one of the two per run, so this runs
-    its preprocessors once and asks it for both.)"""
+@dataclass
+class Validation:
+    """What nbgrader's validation of one notebook found."""
+    passed: list[str]   # grade_ids of the graded cells that got full marks
+    failed: list[str]   # grade_ids of those that did not
+    executed: nbformat.NotebookNode  # the notebook as nbgrader ran it, with its outputs
+
+
+def validate(path: Path) -> Validation:
+    """Validate one notebook the way `nbgrader validate` does.
+
+    nbgrader's Validator reports either the failing or (with --invert) the passing cells, each
+    from a run of its own; this runs its preprocessors once and asks it for both.
+    """
     from nbgrader.validator import Validator
 
     validator = Validator()
     with _cwd(path.parent):
         nb = validator._preprocess(notebooks.read(path.resolve()))
+
     def ids(cells):
         return [c.metadata["nbgrader"]["grade_id"] for c in cells]
-    return ids(validator._get_passed_cells(nb)), ids(validator._get_failed_cells(nb))
+
+    passed, failed = validator._get_passed_cells(nb), validator._get_failed_cells(nb)
+    return Validation(ids(passed), ids(failed), nb)
 
 
 def _nbgrader(*args: str, cwd: Path) -> None:

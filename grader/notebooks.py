@@ -34,7 +34,7 @@ def write(nb: nbformat.NotebookNode, path: Path) -> None:
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 120) -> nbformat.NotebookNode:
-    """Run every cell top to bottom in a fresh kernel. Only cells tagged raises-exception may fail."""
+    """Run every cell in order in a fresh kernel; only cells tagged raises-exception may fail."""
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(cwd)}}).execute()
     return nb

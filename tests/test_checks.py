@@ -1,0 +1,154 @@
+"""The check helpers: right answers pass, and each kind of wrong answer fails with a message
+that names what was expected, where, and what the student gave."""
+
+import warnings
+
+import pytest
+import torch
+
+from grader import checks, reference
+
+square = reference.derivative(lambda x: x**2)
+
+
+def autograd_square_derivative(x):
+    x = torch.tensor(x, requires_grad=True)
+    (x**2).backward()
+    return x.grad
+
+
+def fails_with(*fragments):
+    """Context manager: the check must fail, and its message must contain every fragment."""
+    class Expect:
+        def __enter__(self):
+            self.ctx = pytest.raises(checks.WrongAnswer)
+            self.info = self.ctx.__enter__()
+
+        def __exit__(self, *exc):
+            handled = self.ctx.__exit__(*exc)
+            message = str(self.info.value)
+            for fragment in fragments:
+                assert fragment in message, f"{fragment!r} not in:\n{message}"
+            return handled
+    return Expect()
+
+
+def test_a_right_answer_passes_and_says_so(capsys):
+    checks.check_function("d(x²)/dx", autograd_square_derivative, square, [2.0, -1.5, 0.0])
+    assert capsys.readouterr().out == "✓ d(x²)/dx: right at 3 points.\n"
+
+
+def test_a_float_is_accepted_for_a_single_number():
+    checks.check_function("d(x²)/dx", lambda x: 2 * x, square, [3.0])
+
+
+def test_a_wrong_value_names_expected_input_and_given():
+    with fails_with("d(x²)/dx is not right at x = 3.0", "expected: 6.0", "you gave: 7.0",
+                    "atol="):
+        checks.check_function("d(x²)/dx", lambda x: 2 * x + 1, square, [3.0])
+
+
+def test_a_hard_coded_answer_fails_at_the_next_point():
+    with fails_with("at x = -1.0", "expected: -2.0", "you gave: 4.0"):
+        checks.check_function("d(x²)/dx", lambda x: torch.tensor(4.0), square, [2.0, -1.0])
+
+
+def test_float32_rounding_is_within_tolerance_but_a_fourth_digit_error_is_not():
+    exact = reference.derivative(torch.exp)
+    checks.check_function("eˣ", lambda x: torch.exp(torch.tensor(x, dtype=torch.float32)),
+                          exact, [0.3, 5.0])
+    with fails_with("eˣ is not right"):
+        checks.check_function("eˣ", lambda x: torch.exp(torch.tensor(x)) * 1.001, exact, [5.0])
+
+
+def test_no_return_value_is_named():
+    with fails_with("you gave: None: did your function forget to `return`?"):
+        checks.check_function("d(x²)/dx", lambda x: None, square, [1.0])
+
+
+def test_a_wrong_shape_is_named():
+    with fails_with("expected: 2.0, as a single number", "you gave: a tensor of shape (1,)"):
+        checks.check_function("d(x²)/dx", lambda x: torch.tensor([2 * x]), square, [1.0])
+
+
+def test_an_integer_tensor_gets_a_hint_about_floats():
+    with fails_with("a tensor of dtype torch.int64", "torch.tensor(2.0)"):
+        checks.check_function("d(x²)/dx", lambda x: torch.tensor(2), square, [1.0])
+
+
+def test_a_string_or_a_bool_is_not_a_number():
+    with fails_with("you gave: a str"):
+        checks.check_close("answer", "6", 6.0)
+    with fails_with("you gave: a bool"):
+        checks.check_close("answer", True, 1.0)
+
+
+def test_a_demanded_dtype_is_checked():
+    grad = reference.gradient(lambda p: (p**2).sum())
+    point = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    checks.check_function("∇f", lambda p: 2 * p, grad, [point], dtype=torch.float64)
+    with fails_with("expected: tensor of shape (2,): [2.0, 4.0], as a tensor of dtype "
+                    "torch.float64", "you gave: dtype torch.float32"):
+        checks.check_function("∇f", lambda p: (2 * p).float(), grad, [point],
+                              dtype=torch.float64)
+
+
+def test_points_with_several_arguments_are_described_by_parameter_name():
+    f = lambda u, v: u * v + u**2  # noqa: E731
+    with fails_with("at u = 1.0, v = 2.0", "expected: 4.0"):
+        checks.check_function("∂f/∂u", lambda u, v: v, reference.partial(f, 0), [(1.0, 2.0)])
+
+
+def test_an_unwritten_answer_says_what_to_do():
+    def answer(x):
+        raise NotImplementedError()
+
+    with fails_with("`answer` is not written yet", "raise NotImplementedError()"):
+        checks.check_function("d(x²)/dx", answer, square, [1.0])
+
+
+def test_a_warning_inside_a_right_answer_is_not_printed_and_does_not_fail(capsys):
+    def noisy(x):
+        x = torch.tensor(x, requires_grad=True)
+        y = x**2
+        y.backward()
+        _ = y.grad  # a non-leaf's .grad: PyTorch warns
+        return x.grad
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning escaping the check would fail this test
+        checks.check_function("d(x²)/dx", noisy, square, [2.0])
+    assert capsys.readouterr().err == ""
+
+
+def test_a_warning_inside_a_wrong_answer_becomes_a_hint():
+    def reads_non_leaf(x):
+        x = torch.tensor(x, requires_grad=True)
+        y = x**2
+        y.backward()
+        return y.grad
+
+    with fails_with("you gave: None", "hint: PyTorch warned: The .grad attribute of a Tensor "
+                    "that is not a leaf"):
+        checks.check_function("d(x²)/dx", reads_non_leaf, square, [2.0])
+
+
+def test_a_function_that_changes_its_input_in_place_cannot_change_the_reference():
+    grad = reference.gradient(lambda p: (p**3).sum())
+
+    def mutating(p):
+        p.mul_(0)
+        return torch.zeros_like(p)
+
+    with fails_with("expected: tensor of shape (2,): [3.0, 12.0]"):
+        checks.check_function("∇f", mutating, grad, [torch.tensor([1.0, 2.0])])
+
+
+def test_references_compute_in_float64():
+    assert square(3.0).dtype == torch.float64
+    assert reference.partials(lambda u, v: u**3 + v**2 + 4 * u * v)(3.0, 4.0) == (43.0, 20.0)
+    xs = torch.tensor([-1.0, 0.0, 2.0])
+    assert reference.elementwise_derivative(torch.relu)(xs).tolist() == [0.0, 0.0, 1.0]
+    v = torch.tensor([1.0, 0.0, 0.0])
+    cumsum_vjp = reference.vector_jacobian_product(lambda x: torch.cumsum(x, 0))
+    assert cumsum_vjp(xs, v).tolist() == [1.0, 0.0, 0.0]

@@ -1,0 +1,48 @@
+"""One source of truth for versions: pyproject.toml. environment.yml must say the same."""
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pyproject_pins() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = set(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        pins |= set(extra)
+    return pins
+
+
+def environment_yml():
+    return yaml.safe_load((ROOT / "environment.yml").read_text())
+
+
+def test_every_dependency_is_pinned_exactly():
+    loose = [p for p in pyproject_pins() if "==" not in p]
+    assert not loose, f"pin these with ==: {loose}"
+
+
+def test_torch_is_the_cpu_wheel_on_disk():
+    assert "torch==2.13.0" in pyproject_pins()
+
+
+def test_environment_yml_repeats_the_pyproject_pins():
+    (pip_section,) = [d for d in environment_yml()["dependencies"] if isinstance(d, dict)]
+    assert set(pip_section["pip"]) == pyproject_pins()
+
+
+def test_environment_yml_names_the_same_python():
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert requires == ">=3.11,<3.12"
+    assert "python=3.11" in environment_yml()["dependencies"]
+
+
+def test_installed_versions_match_the_pins():
+    from importlib.metadata import version
+
+    for pin in pyproject_pins():
+        name, wanted = pin.split("==")
+        assert version(name).split("+")[0] == wanted, name
