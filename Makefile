@@ -37,8 +37,7 @@ validate: $(STAMP)
 	$(BIN)/python -m grader validate
 
 lint: $(STAMP)
-	$(BIN)/ruff check grader tests nbgrader_config.py
-	$(BIN)/nbqa ruff solutions notebooks
+	$(BIN)/ruff check grader tests nbgrader_config.py solutions notebooks
 
 env: $(STAMP)
 

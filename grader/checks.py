@@ -109,9 +109,9 @@ def _call_student(label, student_fn, args, where):
         warnings.simplefilter("always")
         try:
             got = student_fn(*_fresh(args))
-        except NotImplementedError:
+        except NotImplementedError as error:
             raise WrongAnswer(
-                f"{label}: `{_name(student_fn)}` is not written yet. Replace "
+                f"{label}: `{_raised_in(error)}` is not written yet. Replace "
                 "`raise NotImplementedError()` with your code, run that cell, then this one."
             ) from None
     return got, [f"PyTorch warned: {w.message}" for w in caught]
@@ -165,5 +165,9 @@ def _number(v) -> str:
     return repr(v)
 
 
-def _name(fn: Callable) -> str:
-    return getattr(fn, "__name__", repr(fn))
+def _raised_in(error: BaseException) -> str:
+    """The name of the function that raised: the student's, even when a test wraps it."""
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_name

@@ -72,9 +72,10 @@ def validate(path: Path) -> Validation:
     """
     from nbgrader.validator import Validator
 
+    path = path.resolve()
     validator = Validator()
     with _cwd(path.parent):
-        nb = validator._preprocess(notebooks.read(path.resolve()))
+        nb = validator._preprocess(notebooks.read(path))
 
     def ids(cells):
         return [c.metadata["nbgrader"]["grade_id"] for c in cells]
@@ -84,7 +85,9 @@ def validate(path: Path) -> Validation:
 
 
 def _nbgrader(*args: str, cwd: Path) -> None:
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    # nbgrader runs tools of its environment (alembic) by name: put that environment first.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PATH=path)
     subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, check=True, env=env)
 
 

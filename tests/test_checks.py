@@ -105,6 +105,8 @@ def test_an_unwritten_answer_says_what_to_do():
 
     with fails_with("`answer` is not written yet", "raise NotImplementedError()"):
         checks.check_function("d(x²)/dx", answer, square, [1.0])
+    with fails_with("`answer` is not written yet"):  # also when the test wraps it in a lambda
+        checks.check_function("d(x²)/dx", lambda x: answer(x), square, [1.0])
 
 
 def test_a_warning_inside_a_right_answer_is_not_printed_and_does_not_fail(capsys):
