@@ -55,7 +55,8 @@ def check_function(
         check_close(label, got, expected, where=where, atol=atol, rtol=rtol, dtype=dtype,
                     hints=caught)
         count += 1
-    print(f"✓ {label}: right at {count} point{'s' if count != 1 else ''}.")
+    print(f"✓ {label}: right for {'all ' if count > 1 else ''}{count} "
+          f"input{'s' if count != 1 else ''}.")
 
 
 def check_close(
@@ -135,8 +136,8 @@ def _fresh(args: tuple) -> tuple:
 
 def _describe_point(fn: Callable, args: tuple) -> str:
     """'x = 2.0', or 'u = 1.0, v = 2.0', using the parameter names of the student's function."""
-    try:
-        names = fn.__code__.co_varnames[: fn.__code__.co_argcount]
+    try:  # the first parameters, which the point fills (a test's lambda may add f=f after them)
+        names = fn.__code__.co_varnames[: fn.__code__.co_argcount][: len(args)]
     except AttributeError:
         names = ()
     if len(names) != len(args):

@@ -49,7 +49,7 @@ def generate_student_versions(release_dir: Path, db_url: str, root: Path = ROOT)
     hidden and tampered test cells from it, so the instructor's real release uses the real one.
     """
     for lab in labs(root):
-        _nbgrader("generate_assignment", lab.name, "--force", "--log-level=WARN",
+        _nbgrader("generate_assignment", lab.name, "--force", "--log-level=ERROR",
                   f"--CourseDirectory.release_directory={release_dir}",
                   f"--CourseDirectory.db_url={db_url}", cwd=root)
         generated = release_dir / lab.name / lab.solution.name
