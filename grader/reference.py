@@ -46,14 +46,9 @@ def partial(f: Callable, i: int) -> Callable:
 
 
 def gradient(f: Callable) -> Callable:
-    """The function p -> the gradient of f at p, for f of one 1-D tensor."""
-
-    def grad_at(p):
-        p = leaf(p)
-        (g,) = torch.autograd.grad(f(p), p)
-        return g
-
-    return grad_at
+    """The function p -> the gradient of f at p, for f of one 1-D tensor. It is the same
+    computation as a derivative: one leaf, one autograd.grad."""
+    return derivative(f)
 
 
 def elementwise_derivative(f: Callable) -> Callable:
