@@ -29,6 +29,34 @@ RTOL = 1e-4
 class WrongAnswer(AssertionError):
     """A check failed. The message is for the student, so it says what to look at."""
 
+    def __init__(self, message: str, short: str):
+        super().__init__(message)
+        self.short = short  # a few words for the summary: "not written yet", "wrong at x = 2.0"
+
+
+# Every check run in this kernel, in order: label -> None if it passed, else what went wrong.
+RESULTS: dict[str, str | None] = {}
+
+# What PyTorch's most common errors mean for a student, and what to do instead.
+KNOWN_ERRORS = {
+    "grad can be implicitly created only for scalar outputs":
+        "backward() needs a single number. For many points at once, differentiate y.sum() "
+        "(the sum trick) or call y.backward(gradient=torch.ones_like(y)).",
+    "backward through the graph a second time":
+        "each backward() frees the graph it used: compute y again before the next backward(), "
+        "rather than adding retain_graph=True.",
+    "leaf Variable that requires grad is being used in an in-place operation":
+        "do not change a leaf that requires grad in place (x += 1, x[0] = ...): "
+        "make a new tensor instead (x = x + 1).",
+    "Can't call numpy() on Tensor that requires grad":
+        "call .detach() before .numpy().",
+    "does not require grad and does not have a grad_fn":
+        "what you differentiate does not depend on any tensor with requires_grad=True: "
+        "make your input a leaf first, e.g. x = torch.tensor(x, requires_grad=True).",
+    "Only Tensors of floating point":
+        "only floating-point tensors can require grad: torch.tensor(2.0), not torch.tensor(2).",
+}
+
 
 def check_function(
     label: str,
@@ -44,19 +72,41 @@ def check_function(
 
     A point is one argument, or a tuple of arguments. Tensors are cloned for each call, so a
     student's function that changes its input in place cannot change what the reference sees.
+    The student's function is called at every point before any is judged, so that a failure can
+    say what the answers have in common (twice the right value, off by a constant).
     """
     __tracebackhide__ = True
-    count = 0
-    for point in points:
-        args = point if isinstance(point, tuple) else (point,)
-        where = _describe_point(student_fn, args)
-        expected = reference_fn(*_fresh(args))
-        got, caught = _call_student(label, student_fn, args, where)
-        check_close(label, got, expected, where=where, atol=atol, rtol=rtol, dtype=dtype,
-                    hints=caught)
-        count += 1
+    try:
+        answers = []
+        for point in points:
+            args = point if isinstance(point, tuple) else (point,)
+            where = _describe_point(student_fn, args)
+            expected = reference_fn(*_fresh(args))
+            got, warned = _call_student(label, student_fn, args, where)
+            answers.append((where, got, expected, warned))
+        for where, got, expected, warned in answers:
+            hints = warned + _mistake_hints(got, warned, answers)
+            check_close(label, got, expected, where=where, atol=atol, rtol=rtol, dtype=dtype,
+                        hints=hints)
+    except WrongAnswer as wrong:
+        RESULTS[label] = wrong.short
+        raise
+    RESULTS[label] = None
+    count = len(answers)
     print(f"✓ {label}: right for {'all ' if count > 1 else ''}{count} "
           f"input{'s' if count != 1 else ''}.")
+
+
+def summary() -> None:
+    """Print which checks pass, for the end of a lab: the student sees what is left to do."""
+    if not RESULTS:
+        print("No check has run yet: run each exercise's check cell, then this one.")
+        return
+    for label, problem in RESULTS.items():
+        print(f"✓ {label}" if problem is None else f"✗ {label}: {problem}")
+    passed = sum(problem is None for problem in RESULTS.values())
+    print(f"{passed} of {len(RESULTS)} checks pass." +
+          (" Well done!" if passed == len(RESULTS) else ""))
 
 
 def check_close(
@@ -113,9 +163,45 @@ def _call_student(label, student_fn, args, where):
         except NotImplementedError as error:
             raise WrongAnswer(
                 f"{label}: `{_raised_in(error)}` is not written yet. Replace "
-                "`raise NotImplementedError()` with your code, run that cell, then this one."
-            ) from None
+                "`raise NotImplementedError()` with your code, run that cell, then this one.",
+                "not written yet") from None
+        except Exception as error:
+            hints = [hint for text, hint in KNOWN_ERRORS.items() if text in str(error)]
+            if not hints:
+                raise  # not a mistake we know: the student's own traceback says more than we can
+            name = type(error).__name__
+            message = f"{label}: your function raised {name} at {where}:\n  {error}"
+            raise WrongAnswer("\n".join([message, *(f"  hint: {h}" for h in hints)]),
+                              f"raised {name}") from None
     return got, [f"PyTorch warned: {w.message}" for w in caught]
+
+
+def _mistake_hints(got, warned, answers) -> list[str]:
+    """Hints for the common mistakes that show in the answers themselves."""
+    if got is None and any("not a leaf" in w for w in warned):
+        return ["you read the .grad of a result; only the tensor you created with "
+                "requires_grad=True (a leaf) keeps its gradient. Read that one's .grad."]
+    pairs = [(torch.as_tensor(g).detach().double(), e) for _, g, e, _ in answers
+             if isinstance(g, (torch.Tensor, Real)) and not isinstance(g, bool)
+             and torch.as_tensor(g).shape == e.shape]
+    if len(pairs) != len(answers) or not pairs:
+        return []
+    got_all = torch.cat([g.flatten() for g, _ in pairs])
+    want = torch.cat([e.detach().double().flatten() for _, e in pairs])
+    if torch.allclose(got_all, want, rtol=RTOL, atol=ATOL):
+        return []
+    for k in (2, 3, 4):
+        if torch.allclose(got_all, k * want, rtol=RTOL, atol=ATOL):
+            return [f"every answer is {k} times the right one: gradients add up over "
+                    "backward() calls. Zero .grad, or make a fresh leaf, before each backward()."]
+    if torch.allclose(got_all, -want, rtol=RTOL, atol=ATOL):
+        return ["every answer has the right size and the wrong sign."]
+    offset = got_all - want
+    if len(pairs) > 1 and torch.allclose(offset, offset[0].expand_as(offset), atol=ATOL) \
+            and offset.abs().max() > ATOL:
+        return [f"every answer is off by the same amount ({_number(offset[0].item())}): "
+                "look at the constant terms of your formula."]
+    return []
 
 
 def _fail(label, where, expected, got, hints, tolerance=""):
@@ -125,7 +211,7 @@ def _fail(label, where, expected, got, hints, tolerance=""):
     if tolerance:
         lines.append(f"  {tolerance}")
     lines.extend(f"  hint: {hint}" for hint in dict.fromkeys(hints))
-    raise WrongAnswer("\n".join(lines))
+    raise WrongAnswer("\n".join(lines), f"not right at {where}" if where else "not right")
 
 
 def _fresh(args: tuple) -> tuple:
