@@ -157,3 +157,86 @@ def test_references_compute_in_float64():
     v = torch.tensor([1.0, 0.0, 0.0])
     cumsum_vjp = reference.vector_jacobian_product(lambda x: torch.cumsum(x, 0))
     assert cumsum_vjp(xs, v).tolist() == [1.0, 0.0, 0.0]
+
+
+def test_accumulated_gradients_are_recognised():
+    leaf = torch.tensor(0.0, requires_grad=True)
+
+    def reuses_one_leaf(x):  # the same leaf for every call: .grad keeps adding up
+        with torch.no_grad():
+            leaf.fill_(x)
+        (leaf**2).backward()
+        (leaf**2).backward()
+        return leaf.grad.clone()
+
+    with fails_with("every answer is 2 times the right one", "Zero .grad"):
+        checks.check_function("d(x²)/dx", reuses_one_leaf, square, [1.0])
+
+
+def test_a_constant_offset_is_recognised():
+    with fails_with("off by the same amount (1.0)", "constant terms"):
+        checks.check_function("d(x²)/dx", lambda x: 2 * x + 1, square, [1.0, 2.0, -3.0])
+
+
+def test_a_wrong_sign_is_recognised():
+    with fails_with("the wrong sign"):
+        checks.check_function("d(x²)/dx", lambda x: -2 * x, square, [1.0, 2.0])
+
+
+def test_a_vector_backward_without_the_sum_gets_the_sum_trick_hint():
+    def forgot_sum(xs):
+        xs = xs.clone().requires_grad_(True)
+        (xs**2).backward()
+        return xs.grad
+
+    with fails_with("your function raised RuntimeError at xs = ", "only for scalar outputs",
+                    "hint: backward() needs a single number", "y.sum()"):
+        checks.check_function("d(x²)/dx on a grid", forgot_sum,
+                              reference.elementwise_derivative(lambda x: x**2),
+                              [torch.linspace(-1.0, 1.0, 3)])
+
+
+def test_a_second_backward_gets_a_hint_not_retain_graph():
+    def backward_twice(x):
+        x = torch.tensor(x, requires_grad=True)
+        y = x**2
+        y.backward()
+        y.backward()
+        return x.grad
+
+    with fails_with("backward through the graph a second time", "rather than adding "
+                    "retain_graph=True"):
+        checks.check_function("d(x²)/dx", backward_twice, square, [1.0])
+
+
+def test_an_unknown_error_keeps_the_students_own_traceback():
+    def broken(x):
+        return {}["missing"]
+
+    with pytest.raises(KeyError):
+        checks.check_function("d(x²)/dx", broken, square, [1.0])
+
+
+def test_the_summary_lists_each_check_with_what_went_wrong(capsys, monkeypatch):
+    monkeypatch.setattr(checks, "RESULTS", {})
+    checks.summary()
+    assert "No check has run yet" in capsys.readouterr().out
+    checks.check_function("first", lambda x: 2 * x, square, [1.0])
+    with pytest.raises(checks.WrongAnswer):
+        checks.check_function("second", lambda x: 3 * x, square, [1.0])
+
+    def unwritten(x):
+        raise NotImplementedError()
+
+    with pytest.raises(checks.WrongAnswer):
+        checks.check_function("third", unwritten, square, [1.0])
+    capsys.readouterr()
+    checks.summary()
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ first", "✗ second: not right at x = 1.0", "✗ third: not written yet",
+        "1 of 3 checks pass."]
+    checks.check_function("second", lambda x: 2 * x, square, [1.0])  # fixed and run again
+    checks.check_function("third", lambda x: 2 * x, square, [1.0])
+    capsys.readouterr()
+    checks.summary()
+    assert capsys.readouterr().out.splitlines()[-1] == "3 of 3 checks pass. Well done!"
