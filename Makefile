@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 
-.PHONY: lab test release validate lint env clean
+.PHONY: lab test release validate lint env clean system-tools grade collect feedback export
 
 # JupyterLab on this machine only (127.0.0.1), opened on the student labs. Jupyter refuses to run
 # as root (containers often do) unless told to.
@@ -24,7 +24,7 @@ lab: $(STAMP)
 	  --ServerApp.port=$(PORT) $(ROOT_ARG) $(LAB_ARGS)
 
 # nbval re-runs every solution and compares its saved outputs; tests/ checks everything else.
-test: $(STAMP) lint
+test: $(STAMP) system-tools lint
 	$(BIN)/python -m pytest $(NBVAL) tests solutions
 
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=120 \
@@ -49,6 +49,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
+
+# Grading runs each student's kernel in a bubblewrap sandbox (grader/sandbox.py).
+system-tools:
+	@command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache gradebook.db

@@ -19,3 +19,30 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # student's functions; this catches what they cannot (warnings printed from C++).
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(UserWarning|NNPACK|\[W[0-9]+)"
+
+# Autograding. nbgrader's own pipeline, with two changes:
+# - grader.autograde.DropForeignMetadata turns grade cells a student invented or duplicated into
+#   ordinary cells; grader.autograde.RestoreTestCells puts moved test cells back in place, and
+#   OverwriteCells.add_missing_cells puts back the ones a student deleted (nbgrader #1682);
+# - grader.autograde.JudgedExecute replaces nbgrader's Execute: the student's code runs in a
+#   sandboxed kernel, and each test runs outside it, in the grader (see grader/judge.py), so
+#   nothing a submission does in its own kernel can change whether a test passed.
+c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "grader.autograde.DropForeignMetadata",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "grader.autograde.RestoreTestCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "grader.autograde.JudgedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]

@@ -13,6 +13,9 @@ on stderr) still gets its points.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -43,8 +46,9 @@ KNOWN_ERRORS = {
         "backward() needs a single number. For many points at once, differentiate y.sum() "
         "(the sum trick) or call y.backward(gradient=torch.ones_like(y)).",
     "backward through the graph a second time":
-        "each backward() frees the graph it used: compute y again before the next backward(), "
-        "rather than adding retain_graph=True.",
+        "each backward() frees the graph it used: compute y again before the next backward(). "
+        "Add retain_graph=True only where the same graph is needed again on purpose (one "
+        "backward per row of a Jacobian, say).",
     "leaf Variable that requires grad is being used in an in-place operation":
         "do not change a leaf that requires grad in place (x += 1, x[0] = ...): "
         "make a new tensor instead (x = x + 1).",
@@ -52,7 +56,9 @@ KNOWN_ERRORS = {
         "call .detach() before .numpy().",
     "does not require grad and does not have a grad_fn":
         "what you differentiate does not depend on any tensor with requires_grad=True: "
-        "make your input a leaf first, e.g. x = torch.tensor(x, requires_grad=True).",
+        "make your input a leaf first, e.g. x = torch.tensor(x, requires_grad=True). For a "
+        "second derivative, pass create_graph=True when taking the first one, so that the "
+        "first derivative is recorded too.",
     "Only Tensors of floating point":
         "only floating-point tensors can require grad: torch.tensor(2.0), not torch.tensor(2).",
 }
@@ -95,6 +101,40 @@ def check_function(
     count = len(answers)
     print(f"✓ {label}: right for {'all ' if count > 1 else ''}{count} "
           f"input{'s' if count != 1 else ''}.")
+
+
+# While the judge (grader/judge.py) runs a grade cell, the student's kernel it talks to.
+_REMOTE = None
+
+
+@contextlib.contextmanager
+def remote_kernel(kernel):
+    global _REMOTE
+    _REMOTE = kernel
+    try:
+        yield
+    finally:
+        _REMOTE = None
+
+
+def in_student_kernel(helper: Callable) -> Callable:
+    """Mark a test helper that must run next to the student's code, not in the judge.
+
+    A test that builds an autograd graph through the student's code (a custom Function's
+    backward, say) needs the graph and the student's code in one process. When grading, the
+    judge sends such a helper to the student's kernel with its arguments and gets its result
+    back as data; in a notebook it is an ordinary function.
+    """
+
+    @functools.wraps(helper)
+    def run(*args):
+        if _REMOTE is None:
+            return helper(*args)
+        from grader.judge import run_in_student_kernel
+
+        return run_in_student_kernel(_REMOTE, helper, args)
+
+    return run
 
 
 def summary() -> None:
@@ -223,8 +263,8 @@ def _fresh(args: tuple) -> tuple:
 def _describe_point(fn: Callable, args: tuple) -> str:
     """'x = 2.0', or 'u = 1.0, v = 2.0', using the parameter names of the student's function."""
     try:  # the first parameters, which the point fills (a test's lambda may add f=f after them)
-        names = fn.__code__.co_varnames[: fn.__code__.co_argcount][: len(args)]
-    except AttributeError:
+        names = list(inspect.signature(fn).parameters)[: len(args)]
+    except (TypeError, ValueError):
         names = ()
     if len(names) != len(args):
         names = [f"argument {i + 1}" for i in range(len(args))]
@@ -254,6 +294,8 @@ def _number(v) -> str:
 
 def _raised_in(error: BaseException) -> str:
     """The name of the function that raised: the student's, even when a test wraps it."""
+    if getattr(error, "function", ""):
+        return error.function  # raised in the student's kernel, named there
     tb = error.__traceback__
     while tb.tb_next is not None:
         tb = tb.tb_next

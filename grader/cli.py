@@ -2,12 +2,17 @@
 
     release    run every solution, save its outputs, and regenerate the student labs
     validate   check that every solution scores full marks and every student lab zero
+    collect    fill submitted/ from a zip of submissions downloaded from an LMS
+    grade      grade every submission under submitted/, write grades.csv and a report
+    feedback   write each student's HTML feedback to feedback/
+    export     write grades.csv from the gradebook (after manual grading, say)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from grader import course
 
@@ -39,6 +44,37 @@ def validate(args) -> int:
     return 0 if ok else 1
 
 
+def grade(args) -> int:
+    from grader import grading
+
+    outcomes = grading.grade_class(sandbox=not args.no_sandbox, force=args.force)
+    print(grading.report(outcomes))
+    return 0
+
+
+def feedback(args) -> int:
+    from grader import grading
+
+    for path in grading.feedback():
+        print(f"feedback  {path.relative_to(course.ROOT)}")
+    return 0
+
+
+def export(args) -> int:
+    from grader import grading
+
+    print(f"wrote {grading.export(course.ROOT)}")
+    return 0
+
+
+def collect(args) -> int:
+    from grader import grading
+
+    for line in grading.collect(args.zip):
+        print(line)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=release)
     verbs.add_parser("validate", help="full marks for solutions, zero for student labs") \
         .set_defaults(run=validate)
+    p = verbs.add_parser("grade", help="grade every submission under submitted/")
+    p.add_argument("--force", action="store_true", help="grade again what was graded before")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run students' code without the sandbox (only for code you trust)")
+    p.set_defaults(run=grade)
+    verbs.add_parser("feedback", help="HTML feedback for every graded submission") \
+        .set_defaults(run=feedback)
+    verbs.add_parser("export", help="grades.csv from the gradebook").set_defaults(run=export)
+    p = verbs.add_parser("collect", help="fill submitted/ from an LMS zip download")
+    p.add_argument("zip", type=Path, help="the downloaded zip file")
+    p.set_defaults(run=collect)
     args = parser.parse_args(argv)
     return args.run(args)
 

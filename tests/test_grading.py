@@ -51,8 +51,12 @@ def test_student_labs_fail_only_in_the_practice(lab):
         assert not [o for o in cell.outputs if o.get("name") == "stderr"], cell.id
 
 
-def functions_defined_in(source: str) -> list[str]:
-    return [node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)]
+def answers_defined_in(source: str) -> list[str]:
+    """What an answer cell defines for the tests to call: its functions, and the `apply` of its
+    classes (custom autograd Functions)."""
+    return [node.name if isinstance(node, ast.FunctionDef) else f"{node.name}.apply"
+            for node in ast.parse(source).body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
 
 
 def with_answers_wrapped(lab, tmp_path, wrapper_source: str):
@@ -60,8 +64,8 @@ def with_answers_wrapped(lab, tmp_path, wrapper_source: str):
     nb = notebooks.read(lab.solution)
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
-            names = functions_defined_in(cell.source)
-            assert names, f"{cell.id}: an answer cell should define a function"
+            names = answers_defined_in(cell.source)
+            assert names, f"{cell.id}: an answer cell should define a function or a class"
             cell.source += "\n\n" + wrapper_source + "\n" + \
                 "\n".join(f"{name} = _wrap({name})" for name in names)
     folder = tmp_path / lab.name

@@ -143,3 +143,35 @@ def test_nothing_is_written_on_stderr_and_only_tagged_cells_raise(lab):
         assert "stderr" not in kinds, f"{cell.id} writes on stderr"
         raises = "raises-exception" in cell.metadata.get("tags", [])
         assert ("error" in kinds) == raises, f"{cell.id}: error output vs raises-exception tag"
+
+
+def free_names(source: str) -> set[str]:
+    """Names a cell reads without defining, importing or receiving them as parameters."""
+    tree = ast.parse(source)
+    defined, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (defined if isinstance(node.ctx, ast.Store) else read).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return read - defined
+
+
+def test_grade_cells_take_only_answers_from_the_student(lab):
+    """The judge runs grade cells outside the student's kernel: every name a test reads must be
+    its own, a builtin, a trusted module, or something an answer cell defines."""
+    import builtins
+
+    from grader.judge import TRUSTED_NAMES
+
+    answers_defined = set().union(*(free_names("") | {
+        n.name for n in ast.parse(c.source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+    } for c in answers(lab)))
+    for cell in graded(lab):
+        unknown = free_names(cell.source) - set(dir(builtins)) - set(TRUSTED_NAMES) - \
+            answers_defined
+        assert not unknown, f"{cell.id} reads {unknown} from the notebook"

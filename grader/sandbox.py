@@ -1,0 +1,254 @@
+"""The sandbox a student's kernel runs in while it is graded.
+
+A submission is untrusted code: it could read the solutions or the gradebook, change another
+student's work, phone home, or take the machine down. So its kernel runs under bubblewrap
+(`bwrap`), which gives it namespaces of its own, and under resource limits:
+
+- files: the whole filesystem read-only; the course root, the checkout the grader runs from, and
+  /root, /home, /run, /tmp, /var/tmp hidden behind empty tmpfs; then shown again, read-only, only
+  what the kernel needs (the Python environment and the `grader` package). Only the submission's
+  scratch directory is writable; it is also the kernel's cwd, HOME and TMPDIR;
+- no network (its own network namespace, with only a loopback); the kernel talks to the grader
+  over unix sockets in the scratch directory (transport "ipc");
+- its own pid, ipc and uts namespaces, its own session, and it dies with the grader;
+- it runs as uid `nobody`, with no capabilities and no_new_privs: as root the kernel would be
+  exempt from RLIMIT_NPROC, and any file it could reach would be its own;
+- rlimits on address space, CPU time, file size, tasks and open files (`Limits`).
+
+The grader must run as root for this: dropping to `nobody` needs it (bubblewrap's own user
+namespace would map the kernel to root, which the kernel exempts from RLIMIT_NPROC).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_client import AsyncKernelManager, BlockingKernelClient
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_core.utils import run_sync
+
+GRADER_DIR = Path(__file__).resolve().parent
+# The kernel runs as this user: it owns nothing outside its scratch directory.
+NOBODY = 65534
+# Hidden from the kernel besides the course itself: homes (ssh keys, tokens, pyenv), sockets of
+# the machine's services (a database, docker), and other users' temporary files.
+HIDDEN = ("/root", "/home", "/run", "/tmp", "/var/tmp")
+GiB, MiB = 2**30, 2**20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one student's kernel may use. Each is an rlimit, set on the kernel process.
+
+    memory: address space (RLIMIT_AS), which counts what is reserved, not only what is used.
+        Measured in this sandbox: a kernel that ran a whole lab reserved 1.4-1.5 GiB (using
+        0.3-0.4 GiB); `python -c "import torch, matplotlib"` alone needs 1 GiB (0.5 GiB is too
+        little for OpenBLAS). 4 GiB leaves room for a student's larger tensors and stops a
+        runaway allocation long before the machine's memory runs out. An allocation over it is
+        a MemoryError (RuntimeError from torch), and the kernel lives on.
+    cpu_seconds: CPU time of the kernel (RLIMIT_CPU); past it the kernel gets SIGXCPU and dies.
+        It counts over the whole notebook, so it is an upper bound, not a per-cell time-out.
+    file_size: the largest file the kernel may write (RLIMIT_FSIZE); a bigger write is an
+        OSError (Python ignores SIGXFSZ).
+    processes: tasks (processes and threads) of uid nobody (RLIMIT_NPROC). It is counted for the
+        user across the machine, so kernels that run at the same time share it. A kernel that
+        ran a lab had 12-16 threads; the limit stops a fork bomb.
+    open_files: file descriptors (RLIMIT_NOFILE).
+    threads: threads each numeric library starts (OMP/OpenBLAS/MKL_NUM_THREADS). They default
+        to one per core, and each takes address space and a task: a fixed number makes the two
+        limits above mean the same on any machine.
+    """
+
+    memory: int = 4 * GiB
+    cpu_seconds: int = 600
+    file_size: int = 64 * MiB
+    processes: int = 256
+    open_files: int = 1024
+    threads: int = 2
+
+    def prlimit(self) -> list[str]:
+        """util-linux's prlimit, setting these limits and then running the command after it."""
+        return ["prlimit", f"--as={self.memory}", f"--cpu={self.cpu_seconds}",
+                f"--fsize={self.file_size}", f"--nproc={self.processes}",
+                f"--nofile={self.open_files}", "--"]
+
+
+def sandbox_command(command: list[str], scratch: Path, course_root: Path, limits: Limits,
+                    cwd: Path | None = None) -> list[str]:
+    """`command` wrapped to run in the sandbox: bwrap, then drop to nobody, then the limits.
+
+    Not `--unshare-all`: as root that adds a user namespace mapping the kernel to root, which
+    the kernel exempts from RLIMIT_NPROC and which owns every root-owned file. Instead the same
+    namespaces less the user one, and setpriv switches to nobody before anything else runs.
+    """
+    scratch = scratch.resolve()
+    cwd = cwd.resolve() if cwd and cwd.resolve().is_relative_to(scratch) else scratch
+    return [
+        "bwrap", "--die-with-parent", "--new-session",
+        "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+        *_mounts(course_root.resolve(), scratch), "--chdir", str(cwd),
+        "--clearenv", *_environment(scratch, limits),
+        # setpriv needs these three to become nobody; it then drops every capability.
+        "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+        "--cap-add", "CAP_SETPCAP",
+        "--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+        *limits.prlimit(), *command,
+    ]
+
+
+def _mounts(course_root: Path, scratch: Path) -> list[str]:
+    """An empty tmpfs over each secret place, then what the kernel needs shown again.
+
+    Hidden: the course root and the grader's own checkout (which holds the real solutions and
+    gradebook even when the course graded lives elsewhere), and HIDDEN. Shown read-only: the
+    Python environment (a venv, and the Python it was made from, which pyenv keeps under /root)
+    and the grader package, which an editable install imports from the checkout by its absolute
+    path. Shown read-write: the scratch directory.
+    """
+    hidden = sorted(p for p in {Path(p) for p in HIDDEN} | {course_root, GRADER_DIR.parent}
+                    if p.is_dir())  # a parent before its children
+    shown = sorted({Path(p).resolve() for p in
+                    (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+                   | {GRADER_DIR})
+    args = [arg for place in hidden for arg in ("--tmpfs", str(place))]
+    for path in shown:
+        args += [*_parents(path, hidden), "--ro-bind", str(path), str(path)]
+    return args + [*_parents(scratch, hidden), "--bind", str(scratch), str(scratch)]
+
+
+def _parents(path: Path, hidden: list[Path]) -> list[str]:
+    """Directories to make (mode 0755) in a tmpfs on the way to `path`: bwrap would make the
+    missing ones 0700, which nobody cannot enter."""
+    return [arg for parent in reversed(path.parents)
+            if any(parent != place and parent.is_relative_to(place) for place in hidden)
+            for arg in ("--dir", str(parent))]
+
+
+def _environment(scratch: Path, limits: Limits) -> list[str]:
+    """The kernel's whole environment: none of the grader's variables (tokens, paths) leak in."""
+    threads = str(limits.threads)
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(scratch), "TMPDIR": str(scratch), "LANG": "C.UTF-8",
+        "MPLCONFIGDIR": str(scratch / ".matplotlib"), "IPYTHONDIR": str(scratch / ".ipython"),
+        # The kernel's parent is bwrap, pid 1 in its pid namespace; ipykernel takes 1 to mean
+        # "no parent to watch" (the real one would look gone, and the kernel would quit).
+        "JPY_PARENT_PID": "1",
+        "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+    }
+    return [arg for name, value in env.items() for arg in ("--setenv", name, value)]
+
+
+def give_to_kernel(scratch: Path) -> None:
+    """Make the scratch directory (and what the grader put in it) nobody's, so the kernel can
+    write there. Symlinks are not followed: a kernel could have left one pointing anywhere."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    scratch.chmod(0o711)  # bwrap, root without capabilities by then, must enter it to chdir
+    os.chown(scratch, NOBODY, NOBODY, follow_symlinks=False)
+    for folder, dirs, files in os.walk(scratch):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), NOBODY, NOBODY, follow_symlinks=False)
+
+
+@functools.cache
+def sandbox_problem() -> str | None:
+    """Why a sandboxed kernel cannot start on this machine, in one line; None if it can.
+
+    Checked once per process by starting the sandbox for real, with the kernel's Python
+    importing the grader, so that a missing tool, a container that forbids namespaces or an
+    environment the sandbox hides all show up before any submission is graded.
+    """
+    if os.geteuid() != 0:
+        return (f"the sandbox needs root, to run each kernel as nobody (running as uid "
+                f"{os.geteuid()})")
+    for tool, package in (("bwrap", "bubblewrap"), ("setpriv", "util-linux"),
+                          ("prlimit", "util-linux")):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed: apt-get install {package}"
+    with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as scratch:
+        give_to_kernel(Path(scratch))
+        command = sandbox_command([sys.executable, "-c", "import grader, ipykernel"],
+                                  Path(scratch), GRADER_DIR.parent, Limits())
+        try:
+            run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return "a test run of the sandbox did not finish in 60 s"
+    if run.returncode != 0:
+        said = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+        return f"bwrap cannot run a kernel here: {said}"
+    return None
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel (ipykernel) runs in the sandbox; for nbclient's `km=`.
+
+    The kernel spec is the usual `python -m ipykernel_launcher -f {connection_file}`, and
+    format_kernel_cmd wraps it in `sandbox_command`, so starts and restarts go through the
+    sandbox. Interrupts are sent as messages: jupyter_client would signal the process it
+    launched, which is bwrap, and bwrap does not pass signals on.
+
+    It is an AsyncKernelManager, as nbclient makes for itself: given a synchronous one, nbclient
+    gets a blocking client and waits for output inside its event loop, so a cell that prints
+    nothing never times out. From synchronous code, call its methods through
+    jupyter_core.utils.run_sync, and talk to the kernel through blocking_client(). nbclient
+    leaves a kernel it was given running: shut it down after.
+
+    PR_SET_PDEATHSIG (bwrap's --die-with-parent) fires when the *thread* that started the kernel
+    ends: start kernels from a thread that outlives them (nbclient's runner thread does).
+    """
+
+    def __init__(self, *, scratch: Path, course_root: Path, limits: Limits | None = None,
+                 **kwargs):
+        scratch = Path(scratch).resolve()
+        give_to_kernel(scratch)
+        kwargs.setdefault("kernel_name", "python3")
+        super().__init__(transport="ipc", ip=str(scratch / "kernel"),
+                         connection_file=str(scratch / "kernel.json"), **kwargs)
+        self.scratch, self.course_root = scratch, Path(course_root)
+        self.limits = limits or Limits()
+        self._sandboxed_spec = KernelSpec(
+            argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name="Python 3 (sandboxed)", language="python", interrupt_mode="message")
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        return self._sandboxed_spec
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        cwd = (self._launch_args or {}).get("cwd")
+        return sandbox_command(super().format_kernel_cmd(extra_arguments), self.scratch,
+                               self.course_root, self.limits, Path(cwd) if cwd else None)
+
+    def write_connection_file(self, **kwargs) -> None:
+        """The connection file is written 0600 by root: the kernel, as nobody, must read it."""
+        super().write_connection_file(**kwargs)
+        os.chown(self.connection_file, NOBODY, NOBODY)
+
+
+@contextlib.contextmanager
+def start_sandboxed_kernel(scratch: Path, course_root: Path, limits: Limits | None = None,
+                           timeout: float = 60
+                           ) -> Iterator[tuple[SandboxedKernelManager, BlockingKernelClient]]:
+    """A started sandboxed kernel and a blocking client ready to talk to it; after, the kernel
+    is asked to shut down (killed if it does not within 5 s, or is dead already)."""
+    km = SandboxedKernelManager(scratch=scratch, course_root=course_root, limits=limits)
+    run_sync(km.start_kernel)()
+    kc = km.blocking_client()
+    try:
+        kc.start_channels()
+        kc.wait_for_ready(timeout=timeout)
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        run_sync(km.shutdown_kernel)(now=not run_sync(km.is_alive)())

@@ -1,0 +1,279 @@
+"""The sandbox, proved from inside: each test runs code in a sandboxed kernel and looks at what
+it could do. Most share one kernel on a fake course made in tmp_path; one uses the real course.
+
+bubblewrap is installed by `make env`, so a machine without it fails here: it does not skip.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+
+from grader import sandbox
+from grader.course import ROOT
+
+# A small task limit, so that the fork bomb stops quickly; enough for a kernel with torch.
+LIMITS = sandbox.Limits(processes=64)
+
+
+def run(kc, code: str, timeout: float = 60) -> dict:
+    """Run code in the kernel; its status, what it printed, and its error, if any."""
+    out, error = [], None
+
+    def hook(msg):
+        nonlocal error
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            error = msg["content"]["ename"] + ": " + msg["content"]["evalue"]
+
+    reply = kc.execute_interactive(code, timeout=timeout, output_hook=hook)
+    return {"status": reply["content"]["status"], "out": "".join(out), "error": error}
+
+
+def answer(kc, code: str, timeout: float = 60):
+    """The JSON that code printed last in the kernel."""
+    result = run(kc, code, timeout)
+    assert result["status"] == "ok", result
+    return json.loads(result["out"].strip().splitlines()[-1])
+
+
+def require_sandbox() -> None:
+    problem = sandbox.sandbox_problem()
+    if problem:
+        pytest.fail(f"the sandbox cannot start on this machine: {problem}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("course")
+    (root / "solutions").mkdir()
+    (root / "solutions" / "secret.ipynb").write_text("the answers")
+    (root / "gradebook.db").write_text("every grade")
+    (root / "submitted" / "other_student").mkdir(parents=True)
+    (root / "submitted" / "other_student" / "x.ipynb").write_text("someone else's work")
+    (root / "build" / "scratch").mkdir(parents=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def kernel(course):
+    require_sandbox()
+    scratch = course / "build" / "scratch" / "student"
+    with sandbox.start_sandboxed_kernel(scratch, course, LIMITS) as (km, kc):
+        yield km, kc, scratch
+
+
+def test_the_sandbox_can_start_here():
+    assert sandbox.sandbox_problem() is None, sandbox.sandbox_problem()
+
+
+def test_a_missing_bwrap_is_reported_with_its_fix(monkeypatch):
+    monkeypatch.setattr(sandbox.shutil, "which", lambda tool: None)
+    assert "apt-get install bubblewrap" in sandbox.sandbox_problem.__wrapped__()
+
+
+def test_cannot_read_the_solutions_the_gradebook_or_another_submission(kernel, course):
+    km, kc, _ = kernel
+    seen = answer(kc, f"""
+import json, os
+root = {str(course)!r}
+found = {{}}
+for name in ["solutions/secret.ipynb", "gradebook.db", "submitted/other_student/x.ipynb"]:
+    try:
+        found[name] = open(os.path.join(root, name)).read()
+    except OSError as error:
+        found[name] = type(error).__name__
+print(json.dumps([found, sorted(os.listdir(root))]))
+""")
+    assert seen == [dict.fromkeys(["solutions/secret.ipynb", "gradebook.db",
+                                   "submitted/other_student/x.ipynb"], "FileNotFoundError"),
+                    ["build"]]  # only the way to the scratch directory
+
+
+def test_writes_only_to_its_scratch_directory(kernel, course):
+    km, kc, scratch = kernel
+    name = f"written-by-sandbox-{time.time_ns()}"
+    places = [str(course), "/tmp", "/var/tmp", sys.prefix, str(sandbox.GRADER_DIR), "/root",
+              "/etc", str(scratch)]
+    seen = answer(kc, f"""
+import json, os
+result = {{}}
+for place in {places!r}:
+    try:
+        with open(os.path.join(place, {name!r}), "w") as f:
+            f.write("hello")
+        result[place] = "written"
+    except OSError as error:
+        result[place] = type(error).__name__
+print(json.dumps(result))
+""")
+    assert seen.pop(str(scratch)) == "written"
+    assert (scratch / name).read_text() == "hello"
+    assert set(seen.values()) <= {"PermissionError", "OSError"}, seen  # EACCES or EROFS
+    assert not any((Path(place) / name).exists() for place in seen)
+
+
+def test_has_no_network(kernel):
+    km, kc, _ = kernel
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.5)
+    try:
+        seen = answer(kc, f"""
+import json, socket
+result = {{"interfaces": [name for _, name in socket.if_nameindex()]}}
+try:
+    socket.create_connection(("127.0.0.1", {server.getsockname()[1]}), timeout=5).close()
+    result["tcp"] = "connected"
+except OSError as error:
+    result["tcp"] = type(error).__name__
+try:
+    socket.getaddrinfo("example.com", 80)
+    result["dns"] = "resolved"
+except OSError as error:
+    result["dns"] = type(error).__name__
+print(json.dumps(result))
+""")
+        with pytest.raises(TimeoutError):
+            server.accept()
+    finally:
+        server.close()
+    assert seen == {"interfaces": ["lo"], "tcp": "ConnectionRefusedError", "dns": "gaierror"}
+
+
+def test_a_20_gb_allocation_fails_and_the_kernel_lives_on(kernel):
+    km, kc, _ = kernel
+    seen = answer(kc, """
+import json, torch
+result = []
+for allocate in (lambda: bytearray(20 * 2**30), lambda: torch.ones(5 * 2**30)):
+    try:
+        allocate()
+        result.append("allocated")
+    except (MemoryError, RuntimeError) as error:
+        result.append(type(error).__name__)
+print(json.dumps(result))
+""")
+    assert seen == ["MemoryError", "RuntimeError"]
+    assert answer(kc, "print(6 * 7)") == 42
+
+
+def test_a_file_larger_than_the_limit_cannot_be_written(kernel):
+    km, kc, scratch = kernel
+    seen = answer(kc, f"""
+import errno, json
+try:
+    with open("big", "wb") as f:
+        for _ in range({LIMITS.file_size // 2**20 + 1}):
+            f.write(bytes(2**20))
+    print(json.dumps("written"))
+except OSError as error:
+    print(json.dumps(errno.errorcode[error.errno]))
+""")
+    assert seen == "EFBIG"
+    assert (scratch / "big").stat().st_size == LIMITS.file_size
+    (scratch / "big").unlink()
+
+
+def test_a_fork_bomb_is_stopped(kernel):
+    km, kc, _ = kernel
+    # Bounded: at most 200 forks; each child only sleeps, and is killed right after.
+    seen = answer(kc, """
+import errno, json, os, signal, time
+children, stopped_by = [], None
+for _ in range(200):
+    try:
+        pid = os.fork()
+    except OSError as error:
+        stopped_by = errno.errorcode[error.errno]
+        break
+    if pid == 0:
+        time.sleep(20)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+print(json.dumps([len(children), stopped_by]))
+""")
+    forked, stopped_by = seen
+    assert stopped_by == "EAGAIN" and forked < LIMITS.processes, seen
+    assert answer(kc, "print(6 * 7)") == 42
+
+
+def test_torch_and_matplotlib_work_normally(kernel):
+    km, kc, scratch = kernel
+    seen = answer(kc, """
+import json, torch, matplotlib.pyplot as plt
+x = torch.tensor(3.0, requires_grad=True)
+(x ** 2).backward()
+plt.plot([1, 2, 3]); plt.savefig("plot.png")
+print(json.dumps(x.grad.item()))
+""")
+    assert seen == 6.0
+    assert (scratch / "plot.png").stat().st_size > 0
+
+
+def test_an_endless_loop_can_be_interrupted(kernel):
+    km, kc, _ = kernel
+    msg_id = kc.execute("while True: pass")
+    time.sleep(1)
+    started = time.monotonic()
+    run_sync(km.interrupt_kernel)()
+    reply = kc.get_shell_msg(timeout=10)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert time.monotonic() - started < 5
+    assert answer(kc, "print(6 * 7)") == 42
+
+
+def test_the_cpu_limit_ends_a_kernel_that_spins(tmp_path):
+    require_sandbox()
+    with sandbox.start_sandboxed_kernel(tmp_path / "scratch", tmp_path,
+                                        sandbox.Limits(cpu_seconds=3)) as (km, kc):
+        kc.execute("while True: pass")
+        deadline = time.monotonic() + 20
+        while run_sync(km.is_alive)() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not run_sync(km.is_alive)()
+
+
+def test_nbclient_runs_a_notebook_and_interrupts_a_cell_that_times_out(tmp_path):
+    require_sandbox()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in
+                                         ("x = 6 * 7", "while True: pass", "print(x)")])
+    scratch = tmp_path / "scratch"
+    km = sandbox.SandboxedKernelManager(scratch=scratch, course_root=tmp_path)
+    try:
+        NotebookClient(nb, km=km, timeout=3, interrupt_on_timeout=True, allow_errors=True,
+                       error_on_timeout={"ename": "TimeoutError", "evalue": "", "traceback": []},
+                       resources={"metadata": {"path": str(scratch)}}).execute()
+    finally:
+        run_sync(km.shutdown_kernel)()
+    assert [o.ename for o in nb.cells[1].outputs] == ["KeyboardInterrupt"]
+    assert nb.cells[2].outputs[0].text == "42\n"  # the kernel lived on after the interrupt
+
+
+def test_the_real_course_is_hidden_but_torch_and_the_grader_import(tmp_path):
+    require_sandbox()
+    with sandbox.start_sandboxed_kernel(tmp_path / "scratch", ROOT, sandbox.Limits()) as (km, kc):
+        seen = answer(kc, f"""
+import json, os
+import torch, grader
+from grader import checks, reference
+root = {str(ROOT)!r}
+print(json.dumps([sorted(os.listdir(root)), os.path.exists(os.path.join(root, "solutions")),
+                  os.path.exists(os.path.join(root, "gradebook.db")), grader.__file__]))
+""")
+    listing, solutions, gradebook, grader_file = seen
+    assert not solutions and not gradebook
+    assert set(listing) <= {".venv", "grader"}, listing
+    assert grader_file == str(sandbox.GRADER_DIR / "__init__.py")
