@@ -5,6 +5,10 @@
 #   make release  regenerate the student labs in notebooks/ from solutions/
 #   make validate check that every solution scores full marks and every student lab zero
 #   make lint     ruff on the package, the tests and every notebook's code cells
+#   make collect ZIP=download.zip   fill submitted/ from an LMS download
+#   make grade    grade every submission under submitted/ (sandboxed), write grades.csv
+#   make feedback write each student's HTML feedback to feedback/
+#   make export   write grades.csv again from the gradebook (after manual grading)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -35,6 +39,19 @@ release: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/python -m grader validate
+
+collect: $(STAMP)
+	@test -n "$(ZIP)" || { echo "usage: make collect ZIP=path/to/download.zip"; exit 2; }
+	$(BIN)/python -m grader collect "$(ZIP)"
+
+grade: $(STAMP) system-tools
+	$(BIN)/python -m grader grade
+
+feedback: $(STAMP)
+	$(BIN)/python -m grader feedback
+
+export: $(STAMP)
+	$(BIN)/python -m grader export
 
 lint: $(STAMP)
 	$(BIN)/ruff check grader tests nbgrader_config.py solutions notebooks

