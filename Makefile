@@ -67,9 +67,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Grading runs each student's kernel in a bubblewrap sandbox (grader/sandbox.py).
+# Grading runs each student's kernel in a bubblewrap sandbox (grader/sandbox.py); the browser
+# test drives Debian's chromium. Both come from Debian's packages, installed where missing.
 system-tools:
-	@command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
+	@command -v bwrap >/dev/null && test -x /usr/bin/chromium || \
+	  { apt-get update -qq && apt-get install -y -qq bubblewrap chromium; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache gradebook.db

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -47,6 +48,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 TOKEN = "browser-test-token"
 SCREENSHOTS = course.ROOT / "artifacts" / "screenshots"
 KINDS = ("solution", "student")
+BROWSERS = 2  # side by side, one per core
 
 # JupyterLab's settings for the test: no news feed and no update check (no network here), and
 # closing a notebook shuts its kernel down.
@@ -336,10 +338,12 @@ def check_lab(page, server: JupyterLab, lab: course.Lab, kind: str, validate: bo
         step("closed")
 
 
-def browse(server: JupyterLab, kind: str, labs: list[course.Lab], outcomes: dict) -> None:
-    """One browser: these labs of one kind in turn, each outcome recorded, never raising."""
+def browse(server: JupyterLab, jobs: queue.SimpleQueue, outcomes: dict) -> None:
+    """One browser, taking labs from `jobs` until none is left; records each outcome in
+    `outcomes` and never raises."""
     from playwright.sync_api import sync_playwright
 
+    job = None
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -348,37 +352,47 @@ def browse(server: JupyterLab, kind: str, labs: list[course.Lab], outcomes: dict
             server.wait_until_up()
             page.goto(f"{server.base}/lab?token={TOKEN}&reset")
             page.wait_for_selector("#jp-MainMenu .lm-MenuBar-itemLabel:text-is('Run')")
-            for number, lab in enumerate(labs):
+            while True:
+                try:
+                    job = lab, kind, validate = jobs.get_nowait()
+                except queue.Empty:
+                    break
                 outcome = outcomes[lab.name, kind] = Outcome()
                 try:
-                    # Validate runs the whole notebook again in the server, which answers
-                    # nothing else meanwhile: once, on the first solution, is enough here
-                    # (tests/test_grading.py validates every lab).
-                    check_lab(page, server, lab, kind, kind == "solution" and number == 0,
-                              outcome.log)
+                    check_lab(page, server, lab, kind, validate, outcome.log)
+                except AssertionError as error:  # a check failed: its message says which
+                    outcome.failure = str(error)
                 except Exception:
                     outcome.failure = traceback.format_exc()
             browser.close()
-    except Exception:
-        for lab in labs:
+    except Exception:  # the browser itself failed: this lab, and any left, fail with it
+        left = [job] if job else []
+        while not jobs.empty():
+            left.append(jobs.get_nowait())
+        for lab, kind, _ in left:
             outcome = outcomes.setdefault((lab.name, kind), Outcome())
             outcome.failure = outcome.failure or traceback.format_exc()
 
 
 @pytest.fixture(scope="module")
 def outcomes(request, tmp_path_factory) -> dict:
-    """The labs of the tests that run, run in JupyterLab: solutions and student labs side by
-    side, each kind in a browser of its own."""
+    """The labs of the tests that run, run in JupyterLab by a few browsers side by side."""
     if missing_tools():
         return {}
-    wanted = {(item.callspec.params["lab"].name, item.callspec.params["kind"])
+    wanted = [(item.callspec.params["lab"], item.callspec.params["kind"])
               for item in request.session.items
-              if getattr(item, "originalname", "") == "test_lab_runs_in_jupyterlab"}
+              if getattr(item, "originalname", "") == "test_lab_runs_in_jupyterlab"]
+    jobs: queue.SimpleQueue = queue.SimpleQueue()
+    # The student labs first: they take longest (JupyterLab stops at each error). Validate
+    # runs a whole notebook again in the server, which answers nothing else meanwhile: once,
+    # on the first solution, is enough here (tests/test_grading.py validates every lab).
+    first_solution = next((lab for lab, kind in wanted if kind == "solution"), None)
+    for lab, kind in sorted(wanted, key=lambda case: case[1] == "solution"):
+        jobs.put((lab, kind, kind == "solution" and lab == first_solution))
     found: dict = {}
     with JupyterLab(tmp_path_factory.mktemp("browser")) as server:
-        workers = [threading.Thread(target=browse, args=(
-                       server, kind, [lab for lab in LABS if (lab.name, kind) in wanted], found))
-                   for kind in KINDS]
+        workers = [threading.Thread(target=browse, args=(server, jobs, found))
+                   for _ in range(BROWSERS)]
         for worker in workers:
             worker.start()
         for worker in workers:
