@@ -128,8 +128,10 @@ def in_student_kernel(helper: Callable) -> Callable:
 
     @functools.wraps(helper)
     def run(*args):
-        if _REMOTE is None:
-            return helper(*args)
+        if _REMOTE is None:  # as when judged: warnings from the student's code are not stderr
+            with warnings.catch_warnings(record=True):
+                warnings.simplefilter("always")
+                return helper(*args)
         from grader.judge import run_in_student_kernel
 
         return run_in_student_kernel(_REMOTE, helper, args)

@@ -240,3 +240,16 @@ def test_the_summary_lists_each_check_with_what_went_wrong(capsys, monkeypatch):
     capsys.readouterr()
     checks.summary()
     assert capsys.readouterr().out.splitlines()[-1] == "3 of 3 checks pass. Well done!"
+
+
+def test_a_test_helper_run_in_the_notebook_keeps_warnings_off_stderr(capsys):
+    @checks.in_student_kernel
+    def reads_a_non_leaf_grad(x):
+        y = torch.tensor(x, requires_grad=True) * 2
+        _ = y.grad  # PyTorch warns
+        return 7.0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning escaping the helper would fail this test
+        assert reads_a_non_leaf_grad(1.0) == 7.0
+    assert capsys.readouterr().err == ""
