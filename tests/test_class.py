@@ -191,7 +191,9 @@ def make_class(root: Path) -> dict[str, tuple[float, str]]:
     put("segfault-after-ex2", after(solution(), "ex2-test",
                                     "import ctypes\nctypes.string_at(0)"), 4.0,
         status="kernel died")
-    put("memory-hog", after(solution(), "imports", "hog = bytearray(40 * 2**30)"), FULL)
+    # (on a busy machine the refused allocation can also meet the time limit: status not asserted)
+    put("memory-hog", after(solution(), "imports", "hog = bytearray(40 * 2**30)"), FULL,
+        status=None)
     put("output-flood", after(solution(), "imports", "for i in range(10**6):\n    print(i)"),
         FULL, status="output cut")
     put("warns-on-stderr", with_answers(solution(), ex1_answer=(

@@ -31,7 +31,13 @@ def test_torch_is_the_cpu_wheel_on_disk():
 
 def test_environment_yml_repeats_the_pyproject_pins():
     (pip_section,) = [d for d in environment_yml()["dependencies"] if isinstance(d, dict)]
-    assert set(pip_section["pip"]) == pyproject_pins()
+    pins = {p for p in pip_section["pip"] if not p.startswith("-")}  # skip pip's options
+    assert pins == pyproject_pins()
+
+
+def test_environment_yml_takes_torch_from_the_cpu_index():
+    (pip_section,) = [d for d in environment_yml()["dependencies"] if isinstance(d, dict)]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip_section["pip"]
 
 
 def test_environment_yml_names_the_same_python():
