@@ -238,5 +238,4 @@ def _grade_id(cell):
 
 
 def _is_test(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
