@@ -137,6 +137,9 @@ class JudgedExecute(NbGraderPreprocessor):
                           ).tag(config=True)
     memory_gb = Float(6.0, help="Address space the student's kernel may use, in GB"
                       ).tag(config=True)
+    warm = Bool(True, help="Fork each sandboxed kernel from a process that has imported torch "
+                "already (grader/warm.py) instead of starting it cold: the same sandbox, "
+                "without three seconds of imports per submission").tag(config=True)
 
     def preprocess(self, nb, resources):
         with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
@@ -172,7 +175,7 @@ class JudgedExecute(NbGraderPreprocessor):
             raise RuntimeError(f"cannot grade safely: {problem}. To grade without the "
                                "sandbox (only code you trust), pass --no-sandbox.")
         limits = sandbox.Limits(memory=int(self.memory_gb * 2**30))
-        return sandbox.SandboxedKernelManager(scratch=scratch, limits=limits,
+        return sandbox.SandboxedKernelManager(scratch=scratch, limits=limits, warm=self.warm,
                                               course_root=Path(self.course_root or ".").resolve())
 
 

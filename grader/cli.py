@@ -47,7 +47,8 @@ def validate(args) -> int:
 def grade(args) -> int:
     from grader import grading
 
-    outcomes = grading.grade_class(sandbox=not args.no_sandbox, force=args.force)
+    outcomes = grading.grade_class(sandbox=not args.no_sandbox, force=args.force,
+                                   workers=args.workers, scheduler=args.scheduler)
     print(grading.report(outcomes))
     return 0
 
@@ -89,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="grade again what was graded before")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run students' code without the sandbox (only for code you trust)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="grading processes on this machine (default: one per core; 0: none, "
+                        "grade here one after another)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="grade on the Dask cluster whose scheduler is at ADDRESS "
+                        "(tcp://host:8786) instead of on this machine")
     p.set_defaults(run=grade)
     verbs.add_parser("feedback", help="HTML feedback for every graded submission") \
         .set_defaults(run=feedback)

@@ -1,11 +1,12 @@
 """Grading a whole class: `python -m grader grade`.
 
 Submissions live where nbgrader expects them: submitted/<student>/<lab>/<notebook>.ipynb. Each
-one is first *staged*: read, repaired where it can be (an old nbformat, a wrong file name), and
-copied to build/submitted/, so the student's file is never changed. A file that cannot be read as
-a notebook is replaced there by the blank lab, so it scores what a blank scores, and its status
-says why. Then nbgrader's autograde runs on the staged copy, with the preprocessors that
-nbgrader_config.py names (the judge among them), and saves the grades in the gradebook.
+one is first *staged*: read, repaired where it can be (an old nbformat, a wrong file name), so
+the student's file is never changed. A file that cannot be read as a notebook is replaced by the
+blank lab, so it scores what a blank scores, and its status says why. Then workers grade the
+staged submissions in parallel (grader/parallel.py: nbgrader's autograde, with the
+preprocessors that nbgrader_config.py names, the judge and the sandbox among them), and this
+process alone saves each result in the gradebook, with nbgrader's SaveAutoGrades.
 
 Every graded submission is recorded in build/graded.jsonl (one line, flushed to disk, after its
 grades are saved), so a run that is killed and started again goes on where it stopped, and a
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import course, notebooks
+from grader import course, notebooks, parallel
 
 # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings on every submission.
 warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -154,15 +155,16 @@ def submissions(root: Path) -> tuple[list[tuple[str, course.Lab, Path]], list[st
     return found, skipped
 
 
-def config(root: Path, sandbox: bool, timeout: int | None = None):
-    """nbgrader's configuration for this course, pointed at the staged submissions."""
+def config(root: Path, sandbox: bool, timeout: int | None = None,
+           submitted: Path | None = None):
+    """nbgrader's configuration for this course (submissions read from `submitted`)."""
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     cfg.merge(Config({
         "CourseDirectory": {"root": str(root),
-                            "submitted_directory": str(root / "build" / "submitted")},
+                            "submitted_directory": str(submitted or root / "submitted")},
         "JudgedExecute": {"sandbox": sandbox, "course_root": str(root),
                           **({"timeout": timeout} if timeout else {})},
         "RestoreTestCells": {"course_root": str(root)},
@@ -171,12 +173,18 @@ def config(root: Path, sandbox: bool, timeout: int | None = None):
     return cfg
 
 
+def db_url(root: Path) -> str:
+    """The gradebook: nbgrader_config.py's CourseDirectory.db_url (PostgreSQL, say), or
+    gradebook.db at the course root."""
+    url = config(root, sandbox=True).get("CourseDirectory", {}).get("db_url")
+    return str(url) if url else f"sqlite:///{root / 'gradebook.db'}"
+
+
 def ensure_gradebook(root: Path) -> None:
     """The gradebook knows every lab's cells (autograding restores test cells from it)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    db_url = f"sqlite:///{root / 'gradebook.db'}"
-    with Gradebook(db_url) as gb:
+    with Gradebook(db_url(root)) as gb:
         missing = []
         for lab in course.labs(root):
             try:
@@ -185,55 +193,80 @@ def ensure_gradebook(root: Path) -> None:
                 missing.append(lab)
     if missing:
         release = root / "build" / "release"
-        course.generate_student_versions(release, db_url, root)
+        course.generate_student_versions(release, db_url(root), root)
         shutil.rmtree(release)
 
 
-def grade_one(api, root: Path, staged: Staged) -> Outcome:
-    """Autograde one staged submission with nbgrader; its score and what happened."""
-    target = root / "build" / "submitted" / staged.student / staged.lab.name
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    original = root / "submitted" / staged.student / staged.lab.name / "timestamp.txt"
-    if original.is_file():
-        shutil.copy(original, target / "timestamp.txt")
-    notebooks.write(staged.notebook, target / staged.lab.student.name)
-    for _attempt in range(2):  # once more if it failed: a kernel can fail to start under load
-        result = api.autograde(staged.lab.name, staged.student, force=True, create=True)
-        if result.get("success"):
-            break
-    if not result.get("success"):
-        log = (result.get("log") or "").splitlines()
-        reason = [line for line in log if "Error" in line and "Please see" not in line] or \
-            (result.get("error") or "").strip().splitlines()
-        return Outcome(staged.student, staged.lab.name, 0.0, _max_score(root, staged.lab),
-                       "not graded: " + (reason[-1] if reason else "nbgrader failed"),
-                       staged.digest)
-    score, max_score = _score(root, staged)
-    events = _events(root, staged)
-    status = "; ".join(staged.problems + events) or "ok"
-    return Outcome(staged.student, staged.lab.name, score, max_score, status, staged.digest)
+def course_bundle(root: Path) -> parallel.Course:
+    """What a grading worker needs of the course: nbgrader_config.py, the released labs, and a
+    gradebook of the labs' cells only (no student's grades), made again when a lab changes."""
+    sources = [root / "nbgrader_config.py", *sorted((root / "solutions").glob("*/*.ipynb"))]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    cells, stamp = root / "build" / "cells.db", root / "build" / "cells.digest"
+    if not cells.exists() or not stamp.exists() or stamp.read_text() != digest:
+        cells.unlink(missing_ok=True)
+        release = root / "build" / "cells-release"
+        course.generate_student_versions(release, f"sqlite:///{cells}", root)
+        shutil.rmtree(release)
+        stamp.write_text(digest)
+    files = {"nbgrader_config.py": (root / "nbgrader_config.py").read_bytes(),
+             "gradebook.db": cells.read_bytes()}
+    for lab in course.labs(root):
+        files[f"notebooks/{lab.name}/{lab.student.name}"] = lab.student.read_bytes()
+    return parallel.Course(files)
 
 
-def _score(root: Path, staged: Staged) -> tuple[float, float]:
+def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
+    """Write one worker's result into the gradebook and autograded/, as nbgrader would have:
+    the student and the submission first, then its grade cells' scores by SaveAutoGrades."""
     from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        submission = gb.find_submission(staged.lab.name, staged.student)
-        return float(submission.score), float(submission.max_score)
+    if not graded.ok:
+        return Outcome(staged.student, staged.lab.name, 0.0, _max_score(staged.lab),
+                       f"not graded: {graded.error}", staged.digest)
+    url, lab, nb_name = db_url(root), staged.lab.name, staged.lab.student.name
+    timestamp = _timestamp(root, staged)
+    with Gradebook(url) as gb:
+        gb.update_or_create_student(staged.student)
+        if timestamp:
+            gb.update_or_create_submission(lab, staged.student, timestamp=timestamp)
+        else:
+            gb.update_or_create_submission(lab, staged.student)
+    nb = nbformat.reads(graded.graded, as_version=4)
+    resources = {"nbgrader": {"db_url": url, "assignment": lab, "student": staged.student,
+                              "notebook": Path(nb_name).stem}}
+    for step in (SaveAutoGrades, AssignLatePenalties):
+        nb, resources = step(config=cfg).preprocess(nb, resources)
+    target = root / "autograded" / staged.student / lab
+    target.mkdir(parents=True, exist_ok=True)
+    (target / nb_name).write_text(graded.graded, encoding="utf-8")
+    if timestamp:
+        (target / "timestamp.txt").write_text(timestamp)
+    with Gradebook(url) as gb:
+        submission = gb.find_submission(lab, staged.student)
+        score, max_score = float(submission.score), float(submission.max_score)
+    status = "; ".join(staged.problems + _events(nb)) or "ok"
+    return Outcome(staged.student, lab, score, max_score, status, staged.digest)
 
 
-def _max_score(root: Path, lab: course.Lab) -> float:
+def _timestamp(root: Path, staged: Staged) -> str | None:
+    path = root / "submitted" / staged.student / staged.lab.name / "timestamp.txt"
+    if not path.is_file():
+        return None
+    return path.read_text().strip() or None
+
+
+def _max_score(lab: course.Lab) -> float:
     nb = notebooks.read(lab.solution)
     return float(sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in nb.cells
                      if c.metadata.get("nbgrader", {}).get("grade")))
 
 
-def _events(root: Path, staged: Staged) -> list[str]:
+def _events(nb: nbformat.NotebookNode) -> list[str]:
     """What happened while the submission ran, read from the graded notebook."""
-    path = root / "autograded" / staged.student / staged.lab.name / staged.lab.student.name
     events = []
-    for cell in notebooks.read(path).cells:
+    for cell in nb.cells:
         for output in cell.get("outputs", []):
             name = output.get("ename", "")
             if name in ("TimeoutError", "KernelDied", "KernelGone"):
@@ -244,9 +277,13 @@ def _events(root: Path, staged: Staged) -> list[str]:
 
 
 def grade_class(root: Path = course.ROOT, *, sandbox: bool = True, force: bool = False,
-                progress: bool = True, timeout: int | None = None) -> list[Outcome]:
-    """Grade every submission under submitted/; write grades.csv; return each outcome."""
-    from nbgrader.apps import NbGraderAPI
+                progress: bool = True, timeout: int | None = None, workers: int | None = None,
+                scheduler: str | None = None) -> list[Outcome]:
+    """Grade every submission under submitted/; write grades.csv; return each outcome.
+
+    workers: grading processes on this machine (default: one per core; 0 grades here, one
+    after another); scheduler: the address of a Dask scheduler to grade on instead.
+    """
     from tqdm import tqdm
 
     if sandbox:
@@ -260,21 +297,30 @@ def grade_class(root: Path = course.ROOT, *, sandbox: bool = True, force: bool =
     ensure_gradebook(root)
     ledger = Ledger(root / "build" / "graded.jsonl")
     found, skipped = submissions(root)
-    api = NbGraderAPI(config=config(root, sandbox, timeout))
-    outcomes = []
-    bar = tqdm(found, desc="grading", unit="notebook", disable=not progress)
-    for student, lab, folder in bar:
+    outcomes, todo = {}, {}
+    for student, lab, folder in found:
         staged = stage(folder, lab)
         if not force and ledger.is_done(staged):
-            outcomes.append(ledger.done[student, lab.name])
-            continue
-        outcome = grade_one(api, root, staged)
-        ledger.record(outcome)
-        outcomes.append(outcome)
+            outcomes[student, lab.name] = ledger.done[student, lab.name]
+        else:
+            todo[student, lab.name] = staged
+    if todo:
+        tasks = [parallel.Task(s.student, s.lab.name, s.lab.student.name,
+                               nbformat.writes(s.notebook), _timestamp(root, s))
+                 for s in todo.values()]
+        cfg = config(root, sandbox, timeout)
+        bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress)
+        for graded in parallel.run(course_bundle(root), tasks, sandbox=sandbox,
+                                   timeout=timeout, workers=workers, scheduler=scheduler):
+            outcome = save(root, todo[graded.student, graded.lab], graded, cfg)
+            ledger.record(outcome)
+            outcomes[graded.student, graded.lab] = outcome
+            bar.update()
+        bar.close()
     export(root)
     for line in skipped:
         print(line)
-    return outcomes
+    return [outcomes[student, lab.name] for student, lab, _ in found]
 
 
 def export(root: Path) -> Path:
@@ -283,7 +329,7 @@ def export(root: Path) -> Path:
     from nbgrader.plugins import CsvExportPlugin
 
     path = root / "grades.csv"
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with Gradebook(db_url(root)) as gb:
         CsvExportPlugin(to=str(path)).export(gb)
     return path
 

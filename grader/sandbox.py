@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -136,9 +138,14 @@ def _parents(path: Path, hidden: list[Path]) -> list[str]:
 
 
 def _environment(scratch: Path, limits: Limits) -> list[str]:
+    return [arg for name, value in kernel_environment(scratch, limits).items()
+            for arg in ("--setenv", name, value)]
+
+
+def kernel_environment(scratch: Path, limits: Limits) -> dict[str, str]:
     """The kernel's whole environment: none of the grader's variables (tokens, paths) leak in."""
     threads = str(limits.threads)
-    env = {
+    return {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(scratch), "TMPDIR": str(scratch), "LANG": "C.UTF-8",
         "MPLCONFIGDIR": str(scratch / ".matplotlib"), "IPYTHONDIR": str(scratch / ".ipython"),
@@ -147,7 +154,58 @@ def _environment(scratch: Path, limits: Limits) -> list[str]:
         "JPY_PARENT_PID": "1",
         "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
     }
-    return [arg for name, value in env.items() for arg in ("--setenv", name, value)]
+
+
+def limit_values(limits: Limits) -> dict[str, int]:
+    """The rlimits by name, for a warm kernel to set on itself (grader/warm.py)."""
+    return {"memory": limits.memory, "cpu_seconds": limits.cpu_seconds,
+            "file_size": limits.file_size, "processes": limits.processes,
+            "open_files": limits.open_files}
+
+
+def start_holder(scratch: Path, course_root: Path, limits: Limits, timeout: float = 30
+                 ) -> tuple[subprocess.Popen, int]:
+    """A sandbox exactly like a cold kernel's, holding only `sleep`, for a warm kernel to join.
+
+    Returns the bwrap process and the pid (as seen here) of the sandbox's first process, whose
+    namespaces and root the warm kernel enters. It says "ready" once bwrap has set up every
+    mount, so the kernel never joins a half-made sandbox.
+    """
+    info_read, info_write = os.pipe()
+    command = sandbox_command(["sh", "-c", "echo ready && exec sleep infinity"], scratch,
+                              course_root, limits)
+    command[1:1] = ["--info-fd", str(info_write)]
+    holder = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              pass_fds=(info_write,))
+    os.close(info_write)
+    try:
+        info = _read_json(info_read, timeout)
+        if not select.select([holder.stdout], [], [], timeout)[0] or \
+                holder.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"the sandbox did not start (bwrap exit status {holder.poll()})")
+        return holder, int(info["child-pid"])
+    except BaseException:
+        holder.kill()
+        holder.wait()
+        raise
+    finally:
+        os.close(info_read)
+
+
+def _read_json(fd: int, timeout: float) -> dict:
+    """The one JSON object bwrap writes on its --info-fd."""
+    text = b""
+    while True:
+        if not select.select([fd], [], [], timeout)[0]:
+            raise RuntimeError("bwrap said nothing on its info pipe")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise RuntimeError(f"bwrap's info pipe closed early: {text!r}")
+        text += chunk
+        try:
+            return json.loads(text)
+        except ValueError:
+            continue
 
 
 def give_to_kernel(scratch: Path) -> None:
@@ -209,7 +267,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     """
 
     def __init__(self, *, scratch: Path, course_root: Path, limits: Limits | None = None,
-                 **kwargs):
+                 warm: bool = False, **kwargs):
         scratch = Path(scratch).resolve()
         give_to_kernel(scratch)
         kwargs.setdefault("kernel_name", "python3")
@@ -219,7 +277,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.limits = limits or Limits()
         self._sandboxed_spec = KernelSpec(
             argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            display_name="Python 3 (sandboxed)", language="python", interrupt_mode="message")
+            display_name="Python 3 (sandboxed)", language="python", interrupt_mode="message",
+            # a warm kernel is a fork of grader/warm.py's zygote, in a sandbox of its own
+            metadata={"kernel_provisioner": {"provisioner_name": "grader-warm-sandbox"}}
+            if warm else {})
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -238,11 +299,12 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 @contextlib.contextmanager
 def start_sandboxed_kernel(scratch: Path, course_root: Path, limits: Limits | None = None,
-                           timeout: float = 60
+                           timeout: float = 60, warm: bool = False
                            ) -> Iterator[tuple[SandboxedKernelManager, BlockingKernelClient]]:
     """A started sandboxed kernel and a blocking client ready to talk to it; after, the kernel
     is asked to shut down (killed if it does not within 5 s, or is dead already)."""
-    km = SandboxedKernelManager(scratch=scratch, course_root=course_root, limits=limits)
+    km = SandboxedKernelManager(scratch=scratch, course_root=course_root, limits=limits,
+                                warm=warm)
     run_sync(km.start_kernel)()
     kc = km.blocking_client()
     try:

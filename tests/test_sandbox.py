@@ -1,5 +1,7 @@
 """The sandbox, proved from inside: each test runs code in a sandboxed kernel and looks at what
 it could do. Most share one kernel on a fake course made in tmp_path; one uses the real course.
+Every test runs twice: with a cold kernel (started by bwrap) and with a warm one (forked from
+grader/warm.py's zygote into a sandbox of its own), which must be held in exactly as tightly.
 
 bubblewrap is installed by `make env`, so a machine without it fails here: it does not skip.
 """
@@ -64,11 +66,18 @@ def course(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module", params=["cold", "warm"])
+def start(request):
+    """Where a test's kernel comes from: started cold by bwrap, or forked warm."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def kernel(course):
+def kernel(course, start):
     require_sandbox()
-    scratch = course / "build" / "scratch" / "student"
-    with sandbox.start_sandboxed_kernel(scratch, course, LIMITS) as (km, kc):
+    scratch = course / "build" / "scratch" / f"student-{start}"
+    with sandbox.start_sandboxed_kernel(scratch, course, LIMITS, warm=start == "warm") \
+            as (km, kc):
         yield km, kc, scratch
 
 
@@ -97,6 +106,51 @@ print(json.dumps([found, sorted(os.listdir(root))]))
     assert seen == [dict.fromkeys(["solutions/secret.ipynb", "gradebook.db",
                                    "submitted/other_student/x.ipynb"], "FileNotFoundError"),
                     ["build"]]  # only the way to the scratch directory
+
+
+def test_runs_as_nobody_without_capabilities_in_its_own_namespaces(kernel):
+    km, kc, _ = kernel
+    seen = answer(kc, """
+import json, os
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+caps = {k: int(v, 16) for k, v in status.items() if k.startswith("Cap")}
+print(json.dumps([os.getuid(), os.getgid(), os.getgroups(), caps, status["NoNewPrivs"].strip(),
+                  sorted(int(p) for p in os.listdir("/proc") if p.isdigit())]))
+""")
+    uid, gid, groups, caps, no_new_privs, pids = seen
+    assert (uid, gid, groups) == (sandbox.NOBODY, sandbox.NOBODY, [])
+    assert caps == dict.fromkeys(["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"], 0)
+    assert no_new_privs == "1"
+    assert len(pids) < 10, pids  # the sandbox's own few: not the grader, not the zygote
+
+
+LOOK_AROUND = """
+import json, os, torch
+processes = [open(f"/proc/{p}/cmdline").read().replace("\\0", " ").strip()
+             for p in os.listdir("/proc") if p.isdigit()]
+print(json.dumps([hasattr(torch, "secret"), os.listdir("/dev/shm"), os.listdir(".."), processes]))
+"""
+
+
+def test_warm_kernels_share_nothing(tmp_path):
+    """Two kernels forked from the same zygote, one after the other: what the first leaves in
+    its memory, its /dev/shm, or as a process left running reaches nothing of the second."""
+    require_sandbox()
+    with sandbox.start_sandboxed_kernel(tmp_path / "a", tmp_path, LIMITS, warm=True) as (km, kc):
+        run(kc, """
+import subprocess, torch
+torch.secret = 42
+subprocess.Popen(["sleep", "299"], start_new_session=True)
+open("/dev/shm/left-behind", "w").write("hello")  # may be refused to nobody: fine too
+""")
+        first = answer(kc, LOOK_AROUND)
+    with sandbox.start_sandboxed_kernel(tmp_path / "b", tmp_path, LIMITS, warm=True) as (km, kc):
+        second = answer(kc, LOOK_AROUND)
+    assert first[0] is True and "sleep 299" in first[3], first  # the probe sees what it looks for
+    secret, shm, siblings, processes = second
+    assert (secret, shm) == (False, [])
+    assert siblings == ["b"]  # the first kernel's scratch directory is not even there
+    assert "sleep 299" not in processes, processes
 
 
 def test_writes_only_to_its_scratch_directory(kernel, course):
@@ -235,10 +289,11 @@ def test_an_endless_loop_can_be_interrupted(kernel):
     assert answer(kc, "print(6 * 7)") == 42
 
 
-def test_the_cpu_limit_ends_a_kernel_that_spins(tmp_path):
+def test_the_cpu_limit_ends_a_kernel_that_spins(tmp_path, start):
     require_sandbox()
     with sandbox.start_sandboxed_kernel(tmp_path / "scratch", tmp_path,
-                                        sandbox.Limits(cpu_seconds=3)) as (km, kc):
+                                        sandbox.Limits(cpu_seconds=3), warm=start == "warm"
+                                        ) as (km, kc):
         kc.execute("while True: pass")
         deadline = time.monotonic() + 20
         while run_sync(km.is_alive)() and time.monotonic() < deadline:
@@ -246,12 +301,13 @@ def test_the_cpu_limit_ends_a_kernel_that_spins(tmp_path):
         assert not run_sync(km.is_alive)()
 
 
-def test_nbclient_runs_a_notebook_and_interrupts_a_cell_that_times_out(tmp_path):
+def test_nbclient_runs_a_notebook_and_interrupts_a_cell_that_times_out(tmp_path, start):
     require_sandbox()
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in
                                          ("x = 6 * 7", "while True: pass", "print(x)")])
     scratch = tmp_path / "scratch"
-    km = sandbox.SandboxedKernelManager(scratch=scratch, course_root=tmp_path)
+    km = sandbox.SandboxedKernelManager(scratch=scratch, course_root=tmp_path,
+                                        warm=start == "warm")
     try:
         NotebookClient(nb, km=km, timeout=3, interrupt_on_timeout=True, allow_errors=True,
                        error_on_timeout={"ename": "TimeoutError", "evalue": "", "traceback": []},
@@ -262,9 +318,10 @@ def test_nbclient_runs_a_notebook_and_interrupts_a_cell_that_times_out(tmp_path)
     assert nb.cells[2].outputs[0].text == "42\n"  # the kernel lived on after the interrupt
 
 
-def test_the_real_course_is_hidden_but_torch_and_the_grader_import(tmp_path):
+def test_the_real_course_is_hidden_but_torch_and_the_grader_import(tmp_path, start):
     require_sandbox()
-    with sandbox.start_sandboxed_kernel(tmp_path / "scratch", ROOT, sandbox.Limits()) as (km, kc):
+    with sandbox.start_sandboxed_kernel(tmp_path / "scratch", ROOT, sandbox.Limits(),
+                                        warm=start == "warm") as (km, kc):
         seen = answer(kc, f"""
 import json, os
 import torch, grader

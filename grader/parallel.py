@@ -1,0 +1,185 @@
+"""Grading submissions in parallel, on one machine or on a Dask cluster.
+
+A *task* is one submission: its content, not its path, so a worker needs no shared filesystem.
+A worker grades it with nbgrader's own `autograde` (our pipeline of nbgrader_config.py, judge and
+sandbox included) inside a private copy of the course, whose gradebook holds only the labs'
+cells, and sends back the graded notebook and each grade cell's score. Only the client writes
+the real gradebook: it runs nbgrader's SaveAutoGrades and AssignLatePenalties on each graded
+notebook that comes back, one at a time, so the gradebook (SQLite or PostgreSQL) never sees two
+writers.
+
+The course a worker needs (nbgrader_config.py, the released labs, the cells-only gradebook) is
+a `Course` bundle sent to each worker once (Dask's scatter) and unpacked there once per process.
+
+    local:   a dask.distributed LocalCluster of `workers` processes on 127.0.0.1 (the default)
+    cluster: `scheduler="tcp://host:8786"`, a running Dask scheduler whose workers have this
+             package installed, run as root with bubblewrap (for the sandbox)
+    inline:  `workers=0`, every task in this process, one after another (debugging)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Task:
+    """One submission to grade, carried whole."""
+
+    student: str
+    lab: str
+    notebook: str  # its file name, like derivatives.ipynb
+    source: str  # the staged notebook's JSON
+    timestamp: str | None = None
+
+
+@dataclass
+class Graded:
+    """What a worker sends back."""
+
+    student: str
+    lab: str
+    notebook: str
+    ok: bool
+    graded: str = ""  # the autograded notebook's JSON
+    scores: dict[str, tuple[float | None, float]] = field(default_factory=dict)
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Course:
+    """What a worker needs of the course, as files: {relative path: bytes}."""
+
+    files: dict[str, bytes]
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for name in sorted(self.files):
+            h.update(name.encode() + b"\0" + hashlib.sha256(self.files[name]).digest())
+        return h.hexdigest()[:16]
+
+    def unpack(self, place: Path) -> Path:
+        for name, content in self.files.items():
+            (place / name).parent.mkdir(parents=True, exist_ok=True)
+            (place / name).write_bytes(content)
+        return place
+
+
+_unpacked: dict[str, Path] = {}
+
+
+def _template(course: Course) -> Path:
+    """The course unpacked once in this worker process."""
+    digest = course.digest
+    if digest not in _unpacked or not _unpacked[digest].is_dir():
+        _unpacked[digest] = course.unpack(Path(tempfile.mkdtemp(prefix=f"course-{digest}-")))
+    return _unpacked[digest]
+
+
+def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -> Graded:
+    """Grade one submission with nbgrader's autograde in a private copy of the course."""
+    from nbgrader.api import Gradebook
+    from nbgrader.apps import NbGraderAPI
+
+    from grader import grading
+
+    started = time.perf_counter()
+    root = Path(tempfile.mkdtemp(prefix="task-"))
+    try:
+        shutil.copytree(_template(course), root, dirs_exist_ok=True)
+        (root / "solutions" / task.lab).mkdir(parents=True, exist_ok=True)
+        folder = root / "submitted" / task.student / task.lab
+        folder.mkdir(parents=True)
+        (folder / task.notebook).write_text(task.source, encoding="utf-8")
+        if task.timestamp:
+            (folder / "timestamp.txt").write_text(task.timestamp)
+        cfg = grading.config(root, sandbox, timeout)
+        cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"  # never the real one
+        api = NbGraderAPI(config=cfg)
+        for _attempt in range(2):  # once more if it failed: a kernel can fail to start under load
+            result = api.autograde(task.lab, task.student, force=True, create=True)
+            if result.get("success"):
+                break
+        if not result.get("success"):
+            return Graded(task.student, task.lab, task.notebook, False,
+                          error=_reason(result), seconds=time.perf_counter() - started)
+        graded = root / "autograded" / task.student / task.lab / task.notebook
+        with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+            notebook = gb.find_submission_notebook(Path(task.notebook).stem, task.lab,
+                                                   task.student)
+            scores = {g.name: (g.auto_score, g.max_score) for g in notebook.grades}
+        return Graded(task.student, task.lab, task.notebook, True,
+                      graded.read_text(encoding="utf-8"), scores,
+                      seconds=time.perf_counter() - started)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _reason(result: dict) -> str:
+    """The line of nbgrader's log that says why it could not grade."""
+    log = (result.get("log") or "").splitlines()
+    reason = [line for line in log if "Error" in line and "Please see" not in line] or \
+        (result.get("error") or "").strip().splitlines()
+    return reason[-1] if reason else "nbgrader failed"
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None, scheduler: str | None) -> Iterator:
+    """A Dask client: on the scheduler at `scheduler`, or on a local cluster started here."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    dask.config.set({"distributed.worker.daemon": False,  # workers start kernels (processes)
+                     "distributed.scheduler.work-stealing": True,
+                     "logging.distributed": "error"})
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                      processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      silence_logs=40) as cluster, Client(cluster) as client:
+        yield client
+
+
+def run(course: Course, tasks: list[Task], *, sandbox: bool, timeout: int | None,
+        workers: int | None = None, scheduler: str | None = None) -> Iterable[Graded]:
+    """Each task's result, as soon as it is ready (in no particular order)."""
+    if workers == 0 and not scheduler:
+        for task in tasks:
+            yield _safely(grade_task, course, task, sandbox, timeout)
+        return
+    from distributed import as_completed
+
+    with dask_client(workers, scheduler) as client:
+        shared = client.scatter(course, broadcast=True)
+        futures = {client.submit(_safely, grade_task, shared, task, sandbox, timeout,
+                                 pure=False, key=f"grade-{task.student}-{task.lab}-{i}"): task
+                   for i, task in enumerate(tasks)}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as error:  # the worker itself was lost: say so, go on
+                task = futures[future]
+                yield Graded(task.student, task.lab, task.notebook, False,
+                             error=f"the grading worker failed: {type(error).__name__}: "
+                                   f"{str(error)[:200]}")
+
+
+def _safely(grade: Callable[..., Graded], course: Course, task: Task, *args) -> Graded:
+    """A task always comes back as a Graded, whatever went wrong in the worker."""
+    try:
+        return grade(course, task, *args)
+    except Exception as error:
+        return Graded(task.student, task.lab, task.notebook, False,
+                      error=f"{type(error).__name__}: {str(error)[:200]}")
