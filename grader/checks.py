@@ -17,6 +17,7 @@ import contextlib
 import functools
 import inspect
 import math
+import types
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from numbers import Real
@@ -35,6 +36,25 @@ class WrongAnswer(AssertionError):
     def __init__(self, message: str, short: str):
         super().__init__(message)
         self.short = short  # a few words for the summary: "not written yet", "wrong at x = 2.0"
+
+    def _render_traceback_(self) -> list[str]:
+        """The traceback IPython shows (it calls this method when an exception has it): the
+        student's cell and the message, without the frames of this module. IPython shows the
+        frame that raised even when it sets `__tracebackhide__`, so they are dropped here."""
+        try:
+            from IPython import get_ipython
+
+            kept, tb = [], self.__traceback__
+            while tb is not None:
+                if tb.tb_frame.f_globals.get("__name__") != __name__:
+                    kept.append(tb)
+                tb = tb.tb_next
+            trimmed = None
+            for tb in reversed(kept):
+                trimmed = types.TracebackType(trimmed, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+            return get_ipython().InteractiveTB.structured_traceback(type(self), self, trimmed)
+        except Exception:  # never lose the message: IPython would show no error at all
+            return [f"{type(self).__name__}: {self}"]
 
 
 # Every check run in this kernel, in order: label -> None if it passed, else what went wrong.

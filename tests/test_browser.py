@@ -12,8 +12,13 @@ the Run menu and checks what it got:
   figure when the widget is moved;
 - nbgrader's Validate button is in the notebook's toolbar, and on a solution it reports success.
 
-Two browsers work side by side, one on the solutions and one on the student labs, to keep the
-test short. A screenshot of each lab goes to artifacts/screenshots/<lab>-<kind>.png.
+Lab 1, as a student and as a solution, also runs in the Notebook 7 interface (/notebooks/<path>,
+on the same server), where its check cells must show the same: their pass messages in the
+solution, and in the student lab their WrongAnswer with a traceback of the student's cell only.
+
+Two browsers work side by side, taking the labs from one queue, to keep the test short. A
+screenshot of each lab goes to artifacts/screenshots/<lab>-<kind>.png (and
+<lab>-<kind>-notebook7.png).
 Chromium comes from Debian (`apt-get install chromium`), Playwright from PyPI; `make test`
 installs both, and this test fails, rather than skips, where either is missing.
 """
@@ -59,6 +64,7 @@ SETTINGS = {
 }
 
 NOTEBOOK = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"
+NOTEBOOK7 = "#main-panel .jp-NotebookPanel"  # the Notebook 7 interface: one notebook a page
 CODE_CELLS = f"{NOTEBOOK} .jp-Notebook .jp-CodeCell"
 STDERR = "[data-mime-type='application/vnd.jupyter.stderr']"  # errors, and stderr
 VALIDATION_SUCCESS = "Success! Your notebook passes all the tests."
@@ -177,39 +183,44 @@ def save(page) -> None:
     page.wait_for_selector(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)", state="attached")
 
 
-def prompts(page) -> list[str]:
+def prompts(page, notebook: str = NOTEBOOK) -> list[str]:
     # textContent, not innerText: JupyterLab does not render the cells out of view.
-    return [p.strip() for p in page.locator(f"{CODE_CELLS} .jp-InputPrompt").all_text_contents()]
+    return [p.strip() for p in
+            page.locator(f"{notebook} .jp-Notebook .jp-CodeCell .jp-InputPrompt")
+            .all_text_contents()]
 
 
-def wait_until_run(page, timeout: float = 120) -> None:
+def wait_until_run(page, timeout: float = 120, notebook: str = NOTEBOOK) -> None:
     """Until no cell is queued or running and the kernel has stayed idle for a moment."""
     deadline, idle_since = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        status = page.get_attribute(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator", "data-status")
-        if status == "idle" and not any("*" in p for p in prompts(page)):
+        status = page.get_attribute(f"{notebook} .jp-Notebook-ExecutionIndicator", "data-status")
+        if status == "idle" and not any("*" in p for p in prompts(page, notebook)):
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since > 0.3:
                 return
         else:
             idle_since = None
         time.sleep(0.1)
-    raise AssertionError(f"the cells did not finish within {timeout:g} s: {prompts(page)}")
+    raise AssertionError(f"the cells did not finish within {timeout:g} s: "
+                         f"{prompts(page, notebook)}")
 
 
-def run_every_cell(page) -> int:
+def run_every_cell(page, notebook: str = NOTEBOOK) -> int:
     """Run > Run All, then, since JupyterLab stops at an error, Run Selected Cell and All Below
-    from the first cell that did not run, until every cell ran. Returns how often it ran on."""
+    from the first cell that did not run, until every cell ran. Returns how often it ran on.
+    The Notebook 7 interface has the same Run menu: `notebook` says where its notebook is."""
     menu(page, "Run", "runmenu:run-all")
-    wait_until_run(page)
+    wait_until_run(page, notebook=notebook)
     for again in range(50):
-        not_run = [i for i, p in enumerate(prompts(page)) if not re.search(r"\d", p)]
+        not_run = [i for i, p in enumerate(prompts(page, notebook)) if not re.search(r"\d", p)]
         if not not_run:
             return again
-        page.locator(CODE_CELLS).nth(not_run[0]).locator(".jp-InputPrompt").click()
+        page.locator(f"{notebook} .jp-Notebook .jp-CodeCell").nth(not_run[0]) \
+            .locator(".jp-InputPrompt").click()
         menu(page, "Run", "notebook:run-all-below")
-        wait_until_run(page)
-    raise AssertionError(f"cells still not run: {prompts(page)}")
+        wait_until_run(page, notebook=notebook)
+    raise AssertionError(f"cells still not run: {prompts(page, notebook)}")
 
 
 def scroll_to_top(page, element) -> None:
@@ -338,6 +349,99 @@ def check_lab(page, server: JupyterLab, lab: course.Lab, kind: str, validate: bo
         step("closed")
 
 
+def kernel_sessions(server: JupyterLab, path: str) -> list[dict]:
+    with urllib.request.urlopen(f"{server.base}/api/sessions?token={TOKEN}", timeout=10) as r:
+        return [s for s in json.loads(r.read()) if s["path"] == path]
+
+
+def shut_down_kernel(server: JupyterLab, path: str) -> None:
+    """Notebook 7 leaves a notebook's kernel running when its page closes: shut it down."""
+    for session in kernel_sessions(server, path):
+        url = f"{server.base}/api/sessions/{session['id']}?token={TOKEN}"
+        urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=30).close()
+
+
+def save_in_notebook7(page, copy: Path):
+    """File > Save Notebook, and the notebook as saved: once the file changed and reads whole
+    (the server writes it in place, so it can be read half written)."""
+    before = copy.stat().st_mtime_ns
+    menu(page, "File", "docmanager:save")
+    deadline = time.monotonic() + 30
+    while True:
+        if copy.stat().st_mtime_ns != before:
+            try:
+                return notebooks.read(copy)
+            except ValueError:  # not JSON yet: still being written
+                pass
+        assert time.monotonic() < deadline, "File > Save Notebook saved nothing in 30 s"
+        time.sleep(0.2)
+
+
+def check_lab_in_notebook7(browser, server: JupyterLab, lab: course.Lab, kind: str,
+                           log: list[str]) -> None:
+    """Open one lab in the Notebook 7 interface, run every cell from its Run menu, and check
+    what its check cells show. It runs a copy of the lab, which JupyterLab may have open too."""
+    source = lab.solution if kind == "solution" else lab.student
+    path = f"notebook7/{source.relative_to(course.ROOT).as_posix()}"
+    copy = server.root / path
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, copy)
+    nb = notebooks.read(source)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    graded = [i for i, c in enumerate(code) if c.metadata.get("nbgrader", {}).get("grade")]
+    started = time.monotonic()
+
+    def step(what: str) -> None:
+        log.append(f"{time.monotonic() - started:6.1f} s  {what}")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(60_000)
+    cells = page.locator(f"{NOTEBOOK7} .jp-Notebook .jp-CodeCell")
+    try:
+        page.goto(f"{server.base}/notebooks/{path}?token={TOKEN}")
+        page.wait_for_function(
+            f"document.querySelectorAll(\"{NOTEBOOK7} .jp-Notebook .jp-Cell\").length "
+            f"=== {len(nb.cells)}")
+        deadline = time.monotonic() + 60
+        while not any(s["kernel"]["execution_state"] == "idle"
+                      for s in kernel_sessions(server, path)):
+            assert time.monotonic() < deadline, "the notebook's kernel did not start in 60 s"
+            time.sleep(0.3)
+        step(f"opened {path} in Notebook 7, kernel idle")
+        step(f"ran every cell, running on {run_every_cell(page, NOTEBOOK7)} times after an "
+             "error")
+        ran = save_in_notebook7(page, copy)
+        problems = unexpected_errors(ran, kind)
+        assert not problems, f"{path} in Notebook 7:\n" + "\n".join(problems)
+        red = [i for i in range(len(code)) if cells.nth(i).locator(STDERR).count()]
+        failed = [i for i, c in enumerate(c for c in ran.cells if c.cell_type == "code")
+                  if errors(c)]
+        assert red == failed, f"the page shows errors in cells {red}, the notebook in {failed}"
+
+        # What each check cell shows (textContent: cells out of view may not be laid out).
+        shown = {code[i].id: cells.nth(i).locator(".jp-OutputArea").text_content() or ""
+                 for i in graded}
+        if kind == "solution":
+            wrong = [cell for cell, text in shown.items() if "✓" not in text]
+            assert not wrong, f"check cells that show no pass message: {wrong}"
+            step(f"{len(graded)} check cells, each with its pass message")
+        else:
+            wrong = [cell for cell, text in shown.items() if "WrongAnswer" not in text]
+            assert not wrong, f"check cells that show no WrongAnswer: {wrong}"
+            inside = [cell for cell, text in shown.items() if "checks.py" in text]
+            assert not inside, f"check cells whose traceback shows grader/checks.py: {inside}"
+            step(f"{len(graded)} check cells, each with its WrongAnswer and the student's cell "
+                 "as its only frame")
+    finally:
+        if graded:
+            scroll_to_top(page, cells.nth(graded[0]))
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"{lab.name}-{kind}-notebook7.png")
+        shut_down_kernel(server, path)
+        page.close()
+        step("kernel shut down, page closed")
+
+
 def browse(server: JupyterLab, jobs: queue.SimpleQueue, outcomes: dict) -> None:
     """One browser, taking labs from `jobs` until none is left; records each outcome in
     `outcomes` and never raises."""
@@ -354,12 +458,15 @@ def browse(server: JupyterLab, jobs: queue.SimpleQueue, outcomes: dict) -> None:
             page.wait_for_selector("#jp-MainMenu .lm-MenuBar-itemLabel:text-is('Run')")
             while True:
                 try:
-                    job = lab, kind, validate = jobs.get_nowait()
+                    job = interface, lab, kind, validate = jobs.get_nowait()
                 except queue.Empty:
                     break
-                outcome = outcomes[lab.name, kind] = Outcome()
+                outcome = outcomes[interface, lab.name, kind] = Outcome()
                 try:
-                    check_lab(page, server, lab, kind, validate, outcome.log)
+                    if interface == "notebook7":
+                        check_lab_in_notebook7(browser, server, lab, kind, outcome.log)
+                    else:
+                        check_lab(page, server, lab, kind, validate, outcome.log)
                 except AssertionError as error:  # a check failed: its message says which
                     outcome.failure = str(error)
                 except Exception:
@@ -369,8 +476,8 @@ def browse(server: JupyterLab, jobs: queue.SimpleQueue, outcomes: dict) -> None:
         left = [job] if job else []
         while not jobs.empty():
             left.append(jobs.get_nowait())
-        for lab, kind, _ in left:
-            outcome = outcomes.setdefault((lab.name, kind), Outcome())
+        for interface, lab, kind, _ in left:
+            outcome = outcomes.setdefault((interface, lab.name, kind), Outcome())
             outcome.failure = outcome.failure or traceback.format_exc()
 
 
@@ -379,16 +486,21 @@ def outcomes(request, tmp_path_factory) -> dict:
     """The labs of the tests that run, run in JupyterLab by a few browsers side by side."""
     if missing_tools():
         return {}
-    wanted = [(item.callspec.params["lab"], item.callspec.params["kind"])
+    wanted = [(INTERFACES[item.originalname], item.callspec.params["lab"],
+               item.callspec.params["kind"])
               for item in request.session.items
-              if getattr(item, "originalname", "") == "test_lab_runs_in_jupyterlab"]
+              if getattr(item, "originalname", "") in INTERFACES]
     jobs: queue.SimpleQueue = queue.SimpleQueue()
-    # The student labs first: they take longest (JupyterLab stops at each error). Validate
-    # runs a whole notebook again in the server, which answers nothing else meanwhile: once,
-    # on the first solution, is enough here (tests/test_grading.py validates every lab).
-    first_solution = next((lab for lab, kind in wanted if kind == "solution"), None)
-    for lab, kind in sorted(wanted, key=lambda case: case[1] == "solution"):
-        jobs.put((lab, kind, kind == "solution" and lab == first_solution))
+    # The student labs first: they take longest (JupyterLab stops at each error); the shorter
+    # Notebook 7 runs last. Validate runs a whole notebook again in the server, which answers
+    # nothing else meanwhile: once, on the first solution, is enough here
+    # (tests/test_grading.py validates every lab).
+    first_solution = next((lab for interface, lab, kind in wanted
+                           if interface == "jupyterlab" and kind == "solution"), None)
+    for interface, lab, kind in sorted(wanted, key=lambda case: (case[0] == "notebook7",
+                                                                  case[2] == "solution")):
+        jobs.put((interface, lab, kind,
+                  interface == "jupyterlab" and kind == "solution" and lab == first_solution))
     found: dict = {}
     with JupyterLab(tmp_path_factory.mktemp("browser")) as server:
         workers = [threading.Thread(target=browse, args=(server, jobs, found))
@@ -401,13 +513,26 @@ def outcomes(request, tmp_path_factory) -> dict:
 
 
 CASES = [(lab, kind) for lab in LABS for kind in KINDS]
+NOTEBOOK7_CASES = [(LABS[0], kind) for kind in KINDS]
+INTERFACES = {"test_lab_runs_in_jupyterlab": "jupyterlab",
+              "test_lab_runs_in_notebook7": "notebook7"}
+
+
+def report(outcomes: dict, interface: str, lab: course.Lab, kind: str, where: str) -> None:
+    if message := missing_tools():
+        pytest.fail(message, pytrace=False)
+    outcome = outcomes[interface, lab.name, kind]
+    print("\n".join(outcome.log))  # shown if the test fails: how far it got, and when
+    if outcome.failure:
+        pytest.fail(f"{lab.name} ({kind}) in {where}:\n{outcome.failure}", pytrace=False)
 
 
 @pytest.mark.parametrize(("lab", "kind"), CASES, ids=[f"{lab.name}-{k}" for lab, k in CASES])
 def test_lab_runs_in_jupyterlab(outcomes, lab, kind):
-    if message := missing_tools():
-        pytest.fail(message, pytrace=False)
-    outcome = outcomes[lab.name, kind]
-    print("\n".join(outcome.log))  # shown if the test fails: how far it got, and when
-    if outcome.failure:
-        pytest.fail(f"{lab.name} ({kind}) in JupyterLab:\n{outcome.failure}", pytrace=False)
+    report(outcomes, "jupyterlab", lab, kind, "JupyterLab")
+
+
+@pytest.mark.parametrize(("lab", "kind"), NOTEBOOK7_CASES,
+                         ids=[f"{lab.name}-{k}" for lab, k in NOTEBOOK7_CASES])
+def test_lab_runs_in_notebook7(outcomes, lab, kind):
+    report(outcomes, "notebook7", lab, kind, "the Notebook 7 interface")
