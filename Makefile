@@ -9,6 +9,8 @@
 #   make grade    grade every submission under submitted/ (sandboxed), write grades.csv
 #   make feedback write each student's HTML feedback to feedback/
 #   make export   write grades.csv again from the gradebook (after manual grading)
+#   make bench    time grading a generated class, stock nbgrader against ours, and compare scores;
+#                 time the students' checks
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -16,7 +18,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 
-.PHONY: lab test release validate lint env clean system-tools grade collect feedback export
+.PHONY: lab test release validate lint env clean system-tools grade collect feedback export bench
 
 # JupyterLab on this machine only (127.0.0.1), opened on the student labs. Jupyter refuses to run
 # as root (containers often do) unless told to.
@@ -53,8 +55,18 @@ feedback: $(STAMP)
 export: $(STAMP)
 	$(BIN)/python -m grader export
 
+# A benchmark, not a test: a generated class graded by stock nbgrader and by ours in one run, with
+# wall times, notebooks per second, the ratio, the per-notebook floor and whether every grade
+# cell's score matched (exit status 1 if one did not). A few minutes with the defaults; a bigger
+# class: make bench BENCH_ARGS="--students 200". `python bench/grading.py --help` for the rest.
+BENCH_ARGS ?=
+
+bench: $(STAMP) system-tools
+	$(BIN)/python bench/checks.py
+	$(BIN)/python bench/grading.py $(BENCH_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check grader tests nbgrader_config.py solutions notebooks
+	$(BIN)/ruff check grader tests bench nbgrader_config.py solutions notebooks
 
 env: $(STAMP)
 
