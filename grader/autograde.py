@@ -69,6 +69,17 @@ class JudgingClient(NotebookClient):
             await self.km.shutdown_kernel(now=True)
         return cell
 
+    def on_comm_open_jupyter_widget(self, msg):
+        """No live mirror of the student's widgets: grading needs no widget state.
+
+        nbclient mirrors each Output widget (`interact` makes one) and sends its outputs back to
+        the kernel as a comm message on the shell channel. Grading on Dask workers, the next
+        cell then sometimes started 30 s late (3 of 4 runs of 24 notebooks, each time right
+        after a lab's `interact` cell); without the mirror it did not happen in 6 runs, and
+        the plot that `interact` draws lands in the cell's own outputs instead.
+        """
+        return None
+
     async def _warm_up(self):
         """Import what the judge's calls need before any student code runs and any clock runs:
         an interrupt that lands in the middle of an import can leave the kernel broken."""

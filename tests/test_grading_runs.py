@@ -112,6 +112,17 @@ def test_the_formgraders_api_sees_the_graded_submissions(killed_and_resumed):
     assert all(s["autograded"] for s in submissions.values())
 
 
+def test_the_plot_a_slider_draws_is_kept_in_its_cell(killed_and_resumed):
+    """The grader mirrors no widget (autograde.JudgingClient): the figure that `interact` draws
+    is an output of the slider's own cell in the graded notebook, where feedback shows it."""
+    root, _, _, _ = killed_and_resumed
+    for student in STUDENTS:
+        graded = notebooks.read(root / "autograded" / student / LAB.name / LAB.student.name)
+        slider = [c for c in graded.cells if "widgets.interact(" in c.source]
+        assert len(slider) == 1
+        assert any("image/png" in o.get("data", {}) for o in slider[0].outputs), student
+
+
 def test_feedback_is_written_for_every_student_with_the_failing_checks(killed_and_resumed):
     root, _, _, _ = killed_and_resumed
     paths = grading.feedback(root)
