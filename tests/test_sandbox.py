@@ -132,6 +132,20 @@ print(json.dumps([hasattr(torch, "secret"), os.listdir("/dev/shm"), os.listdir("
 """
 
 
+def test_a_warm_kernel_starts_with_the_labs_slow_first_imports_done(tmp_path):
+    """The zygote imports what a lab would import on first use (sympy through torch.fx for
+    backward(gradient=...), ipywidgets for the sliders), so the fork starts with them. That the
+    kernel starts at all shows the warm-up left the zygote one thread: it refuses to fork else."""
+    require_sandbox()
+    with sandbox.start_sandboxed_kernel(tmp_path / "a", tmp_path, LIMITS, warm=True) as (km, kc):
+        seen = answer(kc, """
+import json, sys
+print(json.dumps([m in sys.modules for m in
+                  ("torch", "sympy", "torch.fx.experimental.symbolic_shapes", "ipywidgets")]))
+""")
+    assert seen == [True, True, True, True]
+
+
 def test_warm_kernels_share_nothing(tmp_path):
     """Two kernels forked from the same zygote, one after the other: what the first leaves in
     its memory, its /dev/shm, or as a process left running reaches nothing of the second."""
