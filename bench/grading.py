@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import os
 import random
@@ -48,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbgrader.utils import is_grade, is_solution
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LABS = ["01_derivatives", "02_partial_derivatives", "03_sum_trick", "04_relu"]
@@ -125,12 +125,11 @@ def _chosen_labs(names: list[str]):
 
 
 def _is_answer(cell) -> bool:
-    return cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution", False)
+    return cell.cell_type == "code" and is_solution(cell)
 
 
 def _is_test(cell) -> bool:
-    nbgrader = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and nbgrader.get("grade") and not nbgrader.get("solution")
+    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
 
 
 def _answers(lab) -> dict[str, str]:
@@ -232,16 +231,9 @@ def sandbox_status() -> tuple[bool, str]:
 
 
 def workers_shown(extra: dict) -> int | None:
-    """How many submissions ours grades at once: --workers, else grade_class's default (1 for
-    a grade_class without workers), None if the default is not a number (chosen at run time)."""
-    from grader import grading
-
-    if "workers" in extra:
-        return extra["workers"]
-    param = inspect.signature(grading.grade_class).parameters.get("workers")
-    if param is None:
-        return 1
-    return param.default if isinstance(param.default, int) else None
+    """How many submissions ours grades at once: --workers, else None (grade_class's default,
+    one per core, chosen at run time)."""
+    return extra.get("workers")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,8 +247,10 @@ def grade_cell_scores(root: Path) -> dict[Key, float]:
     """Every grade cell's score in the gradebook at root (the manual score where one is set)."""
     from nbgrader.api import Gradebook
 
+    from grader import grading
+
     scores = {}
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with Gradebook(grading.db_url(root)) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
                 for notebook in submission.notebooks:
