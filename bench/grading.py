@@ -443,7 +443,7 @@ def report(args, n: int, sandbox: str, workers: int | None, stock: Run | None, o
     if stock is not None:
         lines.append(f"ratio                      {stock.wall / ours.wall:.1f}x")
     per_worker = f"   (ours: {ours.wall / n:.2f} s per notebook)" if workers is None else \
-        f"   (ours: {ours.wall * workers / n:.2f} s per notebook per worker)"
+        f"   (ours: {ours.wall * max(workers, 1) / n:.2f} s per notebook per worker)"  # 0: inline
     lines.append(f"floor (cells in a warm interpreter)   "
                  f"{sum(floor_times) / len(floor_times):.2f} s per notebook "
                  f"(of {len(floor_times)}){per_worker}")
