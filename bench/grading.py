@@ -218,7 +218,7 @@ def grade_ours(root: Path, sandbox: bool, extra: dict) -> Run:
     outcomes = grading.grade_class(root, sandbox=sandbox, progress=False, **extra)
     run.wall = time.perf_counter() - started
     run.problems = [f"{o.student}/{o.lab}: {o.status}" for o in outcomes
-                    if o.status.startswith("not graded")]
+                    if o.is_fault]
     return run
 
 

@@ -12,6 +12,8 @@ gives full marks to a grade cell without an error output, so a cell never run mu
 from __future__ import annotations
 
 import asyncio
+import copy
+import os
 import tempfile
 from pathlib import Path
 from queue import Empty
@@ -29,11 +31,18 @@ from grader import judge
 MAX_OUTPUT_CHARS = 100_000  # per cell: a runaway print loop is cut here, in the grader's memory
 
 
+class GraderFault(RuntimeError):
+    """Something went wrong that says nothing about the student's work: the submission is not
+    graded this time (status "grader error"), and `make grade` tries it again next time."""
+
+
 class JudgingClient(NotebookClient):
     """nbclient's executor, except that grade cells go to the judge."""
 
     remote = None
     dead = ""
+    died_at = None  # the id of the cell during which the kernel died by itself, if it did
+    death = ""  # what the grader knows of that death: for its log, never for the student
     timed_out = False
     warmed = False
 
@@ -46,8 +55,8 @@ class JudgingClient(NotebookClient):
         if utils.is_grade(cell):
             # Not asyncio.to_thread: it would copy this context, and with it jupyter_core's
             # record of this thread's running loop, into the worker.
-            outputs = await asyncio.get_running_loop().run_in_executor(None, self._judge,
-                                                                       cell.source)
+            outputs = await asyncio.get_running_loop().run_in_executor(
+                None, self._judge, cell.source, cell.get("id", str(cell_index)))
             cell.outputs = [nbformat.from_dict(o) for o in outputs]
             return cell
         if self.dead:
@@ -58,6 +67,7 @@ class JudgingClient(NotebookClient):
             await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except DeadKernelError:
             self.dead = "the kernel died while running this cell"
+            self.record_death(cell.get("id", str(cell_index)))
             cell.outputs.append(_error("KernelDied", self.dead))
             return cell
         if self.timed_out:
@@ -68,6 +78,15 @@ class JudgingClient(NotebookClient):
             cell.outputs.append(_error("KernelDied", self.dead))
             await self.km.shutdown_kernel(now=True)
         return cell
+
+    def record_death(self, where: str) -> None:
+        """Note where the kernel died by itself, and what its process and log say of it."""
+        if self.died_at is not None:
+            return
+        self.died_at = where
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        how = getattr(process, "ended", "") or f"exit status {getattr(process, 'returncode', '?')}"
+        self.death = f"the kernel died in cell {where}: {how}\n{_kernel_log(self.km)}"
 
     def on_comm_open_jupyter_widget(self, msg):
         """No live mirror of the student's widgets: grading needs no widget state.
@@ -104,14 +123,18 @@ class JudgingClient(NotebookClient):
         except Empty:
             return False
 
-    def _judge(self, source: str) -> list[dict]:
+    def _judge(self, source: str, cell_id: str) -> list[dict]:
         if self.dead and self.remote is None:
             return [_error("KernelGone", f"not run: {self.dead}")]
         if self.remote is None:
             self.remote = judge.RemoteKernel(self.km, timeout=self.timeout, kill=self._kill)
         if self.dead:
             self.remote.gone = self.remote.gone or self.dead
-        return judge.judge_cell(source, self.remote)
+        outputs = judge.judge_cell(source, self.remote)
+        if self.remote.died:  # by itself, while the judge was calling into it
+            self.dead = self.dead or self.remote.gone
+            self.record_death(cell_id)
+        return outputs
 
     def _kill(self):
         """End the kernel from the judge's thread (its process, whatever it is doing)."""
@@ -129,6 +152,21 @@ class JudgingClient(NotebookClient):
                     text=f"\n[output cut: more than {MAX_OUTPUT_CHARS} characters]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+def _kernel_log(km, limit: int = 4000) -> str:
+    """The end of a warm kernel's own log (its stderr: a Python traceback, a C library's last
+    words). The file is in the student's scratch directory, so it is opened without following
+    a link, and only its last `limit` bytes are read."""
+    path = Path(getattr(km, "scratch", "") or "/nonexistent") / "kernel.log"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return "(no kernel log)"
+    with os.fdopen(fd, "rb") as file:
+        size = os.fstat(fd).st_size
+        file.seek(max(0, size - limit))
+        return "kernel log, last lines:\n" + file.read(limit).decode("utf-8", "replace")
 
 
 def _error(name: str, message: str):
@@ -153,26 +191,68 @@ class JudgedExecute(NbGraderPreprocessor):
                 "without three seconds of imports per submission").tag(config=True)
 
     def preprocess(self, nb, resources):
+        """Run the submission; if its kernel died by itself, run it once more in a new kernel.
+
+        A death the student's code causes (os._exit, a crash in a C library it called) happens
+        again at the same cell, and is then final: what ran is graded. A death that does not
+        happen again was the machine's, not the student's (seen under load), so the second run
+        is the one graded; and two deaths at different cells are a grader error, never a score.
+        """
+        original = copy.deepcopy(nb)
+        first = self._run(nb)
+        if first.died_at is None:
+            return nb, resources
+        self.log.warning("%s; running the notebook again", first.death.splitlines()[0])
+        again = copy.deepcopy(original)
+        second = self._run(again)
+        if second.died_at not in (None, first.died_at):
+            raise GraderFault(f"the kernel died at different cells in two runs "
+                              f"({first.died_at}, then {second.died_at}):\n"
+                              f"{first.death}\n{second.death}")
+        if second.died_at is not None:
+            self.log.warning("it died again in the same cell: the student's code ends it")
+        nb.cells = again.cells
+        return nb, resources
+
+    def _run(self, nb) -> JudgingClient:
+        """Run every cell of `nb` (in place) in a new kernel, judging its grade cells."""
         with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
             km = self._kernel_manager(Path(scratch))
             client = JudgingClient(
                 nb, km=km, timeout=self.timeout, allow_errors=True, interrupt_on_timeout=True,
+                # After a cell's reply, nbclient waits this long for the rest of its output, then
+                # drops it (4 s by default): under load an output flood lost its "[output cut]"
+                # line that way, and a student's printed output its end.
+                iopub_timeout=max(60, self.timeout),
                 error_on_timeout={"ename": "TimeoutError", "traceback": [],
                                   "evalue": f"this cell ran for more than {self.timeout} s"},
                 resources={"metadata": {"path": scratch}})
             try:
                 client.execute()
-            except DeadKernelError:
-                pass  # died between cells: what ran is graded, the rest says why not
+            except DeadKernelError:  # died between cells: what ran is graded
+                client.record_death("between cells")
             finally:
-                if client.remote is not None:
-                    client.remote.close()
-                run_sync(km.shutdown_kernel)(now=True)
+                self._release(client, km)
             for cell in nb.cells:  # grade cells after a death were never reached
                 if utils.is_grade(cell) and cell.cell_type == "code" and not cell.outputs:
                     cell.outputs = [
                         _error("KernelGone", f"not run: {client.dead or 'the kernel stopped'}")]
-        return nb, resources
+        return client
+
+    @staticmethod
+    def _release(client: JudgingClient, km) -> None:
+        """End the kernel and free everything that talked to it. nbclient stops its own client's
+        channels only for a kernel manager it made itself; left running, each graded notebook
+        kept a heartbeat thread, a ZeroMQ context and a dozen file descriptors in the worker,
+        until select() failed past FD_SETSIZE after a hundred notebooks."""
+        try:
+            if client.remote is not None:
+                client.remote.close()
+            if client.kc is not None:
+                client.kc.stop_channels()
+                client.kc = None
+        finally:
+            run_sync(km.shutdown_kernel)(now=True)
 
     def _kernel_manager(self, scratch: Path):
         from jupyter_client.manager import AsyncKernelManager

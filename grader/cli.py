@@ -16,6 +16,8 @@ from pathlib import Path
 
 from grader import course
 
+GRADER_ERROR = 3  # `grade`'s exit status when the grader failed on a submission (see its log)
+
 
 def release(args) -> int:
     for lab in course.labs():
@@ -50,7 +52,12 @@ def grade(args) -> int:
     outcomes = grading.grade_class(sandbox=not args.no_sandbox, force=args.force,
                                    workers=args.workers, scheduler=args.scheduler)
     print(grading.report(outcomes))
-    return 0
+    return exit_status(outcomes)
+
+
+def exit_status(outcomes) -> int:
+    """0 when every submission has a grade; GRADER_ERROR when the grader failed on one."""
+    return GRADER_ERROR if any(o.is_fault for o in outcomes) else 0
 
 
 def feedback(args) -> int:

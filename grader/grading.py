@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import statistics
@@ -40,6 +41,9 @@ if _bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = os.pathsep.join([_bin, os.environ.get("PATH", "")])
 
 
+FAULT = "grader error"  # the status of a submission the grader failed to grade
+
+
 @dataclass
 class Outcome:
     student: str
@@ -48,6 +52,11 @@ class Outcome:
     max_score: float
     status: str
     digest: str = ""
+
+    @property
+    def is_fault(self) -> bool:
+        """The grader failed, so this is no grade: it is graded again by the next run."""
+        return self.status.startswith((FAULT, "not graded"))
 
 
 @dataclass
@@ -130,7 +139,8 @@ class Ledger:
 
     def is_done(self, staged: Staged) -> bool:
         previous = self.done.get((staged.student, staged.lab.name))
-        return previous is not None and previous.digest == staged.digest
+        return previous is not None and previous.digest == staged.digest and \
+            not previous.is_fault
 
     def record(self, outcome: Outcome) -> None:
         self.done[outcome.student, outcome.lab] = outcome
@@ -223,8 +233,9 @@ def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
     from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 
     if not graded.ok:
+        log = _write_fault_log(root, staged, graded)
         return Outcome(staged.student, staged.lab.name, 0.0, _max_score(staged.lab),
-                       f"not graded: {graded.error}", staged.digest)
+                       f"{FAULT}: {graded.error} (log: {log.relative_to(root)})", staged.digest)
     url, lab, nb_name = db_url(root), staged.lab.name, staged.lab.student.name
     timestamp = _timestamp(root, staged)
     with Gradebook(url) as gb:
@@ -248,6 +259,16 @@ def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
         score, max_score = float(submission.score), float(submission.max_score)
     status = "; ".join(staged.problems + _events(nb)) or "ok"
     return Outcome(staged.student, lab, score, max_score, status, staged.digest)
+
+
+def _write_fault_log(root: Path, staged: Staged, graded: parallel.Graded) -> Path:
+    """build/grader-errors/<student>__<lab>.log: what went wrong, for the instructor."""
+    folder = root / "build" / "grader-errors"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{staged.student}__{staged.lab.name}.log"
+    path.write_text(f"{staged.student}/{staged.lab.name}: {graded.error}\n\n{graded.log}\n",
+                    encoding="utf-8", errors="replace")
+    return path
 
 
 def _timestamp(root: Path, staged: Staged) -> str | None:
@@ -313,7 +334,8 @@ def grade_class(root: Path = course.ROOT, *, sandbox: bool = True, force: bool =
         for graded in parallel.run(course_bundle(root), tasks, sandbox=sandbox,
                                    timeout=timeout, workers=workers, scheduler=scheduler):
             outcome = save(root, todo[graded.student, graded.lab], graded, cfg)
-            ledger.record(outcome)
+            if not outcome.is_fault:  # a grader error is tried again by the next run
+                ledger.record(outcome)
             outcomes[graded.student, graded.lab] = outcome
             bar.update()
         bar.close()
@@ -342,17 +364,23 @@ def report(outcomes: list[Outcome], root: Path = course.ROOT) -> str:
     for outcome in outcomes:
         by_lab.setdefault(outcome.lab, []).append(outcome)
     for lab, group in sorted(by_lab.items()):
-        scores = [o.score for o in group]
+        scores = [o.score for o in group if not o.is_fault] or [math.nan]
         errors = sum(o.status != "ok" for o in group)
         lines.append(f"{lab:24} {len(group):>11} {statistics.mean(scores):>7.2f} "
                      f"{statistics.median(scores):>7.2f} {group[0].max_score:>5g} {errors:>11}")
-    png = _plot(by_lab, root / "grades.png")
+    png = _plot({lab: [o for o in group if not o.is_fault] for lab, group in by_lab.items()},
+                root / "grades.png")
     lines.append(f"\nscore distributions: {png}\ngrades: {root / 'grades.csv'}")
-    problems = [o for o in outcomes if o.status != "ok"]
+    problems = [o for o in outcomes if o.status != "ok" and not o.is_fault]
     if problems:
         lines.append("\nsubmissions with something to know:")
         lines.extend(f"  {o.student}/{o.lab}: {o.score:g}/{o.max_score:g}: {o.status}"
                      for o in problems)
+    faults = [o for o in outcomes if o.is_fault]
+    if faults:
+        lines.append(f"\nNOT GRADED: the grader failed on {len(faults)} submission(s); run "
+                     "`make grade` again to retry them (each has a log):")
+        lines.extend(f"  {o.student}/{o.lab}: {o.status}" for o in faults)
     return "\n".join(lines)
 
 
@@ -368,6 +396,8 @@ def _plot(by_lab: dict[str, list[Outcome]], path: Path) -> Path:
                              squeeze=False)
     for ax, lab in zip(axes[0], labs, strict=False):
         group = by_lab[lab]
+        if not group:
+            continue
         top = group[0].max_score
         ax.hist([o.score for o in group], bins=[b - 0.5 for b in range(int(top) + 2)])
         ax.set_title(lab, fontsize=9)

@@ -62,6 +62,7 @@ class RemoteKernel:
 
     def __init__(self, km, timeout: float, kill):
         self.timeout, self.kill, self.gone = timeout, kill, ""
+        self.died = False  # the kernel ended by itself (not killed by us after a time-out)
         self.client = km.blocking_client()
         self.client.start_channels()
 
@@ -103,7 +104,7 @@ class RemoteKernel:
                         return reply, attempt == "interrupted"
             except Empty:
                 if not self.client.is_alive():
-                    self.gone = "the kernel died"
+                    self.gone, self.died = "the kernel died", True
                     raise KernelGone(self.gone) from None
                 if attempt == "wait":  # ipykernel interrupts itself on this message
                     self.client.control_channel.send(

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +52,9 @@ class Graded:
     ok: bool
     graded: str = ""  # the autograded notebook's JSON
     scores: dict[str, tuple[float | None, float]] = field(default_factory=dict)
-    error: str = ""
+    error: str = ""  # why it was not graded, in one line
     seconds: float = 0.0
+    log: str = ""  # what the grader's log said, for the instructor (capped)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -
                 break
         if not result.get("success"):
             return Graded(task.student, task.lab, task.notebook, False,
-                          error=_reason(result), seconds=time.perf_counter() - started)
+                          error=_reason(result), seconds=time.perf_counter() - started,
+                          log=_cap((result.get("log") or "") + (result.get("error") or "")))
         graded = root / "autograded" / task.student / task.lab / task.notebook
         with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
             notebook = gb.find_submission_notebook(Path(task.notebook).stem, task.lab,
@@ -128,9 +131,17 @@ def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -
 def _reason(result: dict) -> str:
     """The line of nbgrader's log that says why it could not grade."""
     log = (result.get("log") or "").splitlines()
-    reason = [line for line in log if "Error" in line and "Please see" not in line] or \
-        (result.get("error") or "").strip().splitlines()
-    return reason[-1] if reason else "nbgrader failed"
+    reason = [line for line in log if ("Error" in line or "Fault" in line)
+              and "Please see" not in line] or (result.get("error") or "").strip().splitlines()
+    return reason[-1].strip()[:300] if reason else "nbgrader failed"
+
+
+MAX_LOG_CHARS = 64_000
+
+
+def _cap(text: str) -> str:
+    """A log, cut to its last MAX_LOG_CHARS characters (the end says what went wrong)."""
+    return text if len(text) <= MAX_LOG_CHARS else "[cut]\n" + text[-MAX_LOG_CHARS:]
 
 
 @contextlib.contextmanager
@@ -173,7 +184,8 @@ def run(course: Course, tasks: list[Task], *, sandbox: bool, timeout: int | None
                 task = futures[future]
                 yield Graded(task.student, task.lab, task.notebook, False,
                              error=f"the grading worker failed: {type(error).__name__}: "
-                                   f"{str(error)[:200]}")
+                                   f"{str(error)[:200]}",
+                             log=_cap("".join(traceback.format_exception(error))))
 
 
 def _safely(grade: Callable[..., Graded], course: Course, task: Task, *args) -> Graded:
@@ -182,4 +194,5 @@ def _safely(grade: Callable[..., Graded], course: Course, task: Task, *args) -> 
         return grade(course, task, *args)
     except Exception as error:
         return Graded(task.student, task.lab, task.notebook, False,
-                      error=f"{type(error).__name__}: {str(error)[:200]}")
+                      error=f"{type(error).__name__}: {str(error)[:200]}",
+                      log=_cap("".join(traceback.format_exception(error))))

@@ -180,7 +180,7 @@ def start_holder(scratch: Path, course_root: Path, limits: Limits, timeout: floa
     os.close(info_write)
     try:
         info = _read_json(info_read, timeout)
-        if not select.select([holder.stdout], [], [], timeout)[0] or \
+        if not _wait_readable(holder.stdout.fileno(), timeout) or \
                 holder.stdout.readline().strip() != b"ready":
             raise RuntimeError(f"the sandbox did not start (bwrap exit status {holder.poll()})")
         return holder, int(info["child-pid"])
@@ -192,11 +192,19 @@ def start_holder(scratch: Path, course_root: Path, limits: Limits, timeout: floa
         os.close(info_read)
 
 
+def _wait_readable(fd: int, timeout: float) -> bool:
+    """Whether `fd` has something to read within `timeout` seconds. poll(), not select():
+    select() cannot watch a descriptor numbered past 1023 (FD_SETSIZE)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    return bool(poller.poll(timeout * 1000))
+
+
 def _read_json(fd: int, timeout: float) -> dict:
     """The one JSON object bwrap writes on its --info-fd."""
     text = b""
     while True:
-        if not select.select([fd], [], [], timeout)[0]:
+        if not _wait_readable(fd, timeout):
             raise RuntimeError("bwrap said nothing on its info pipe")
         chunk = os.read(fd, 4096)
         if not chunk:

@@ -30,7 +30,7 @@ import ctypes
 import json
 import os
 import resource
-import selectors
+import select
 import signal
 import subprocess
 import sys
@@ -229,16 +229,15 @@ class WarmProcess:
         self.pid, self.holder = pid, holder
         self.pidfd = os.pidfd_open(pid)
         self.returncode = None
+        self.ended = ""  # how it ended, once it has: for the grader's log
         self.stdin = self.stdout = self.stderr = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            selector = selectors.DefaultSelector()
-            selector.register(self.pidfd, selectors.EVENT_READ)
-            if selector.select(timeout=0) or self.holder.poll() is not None:
-                self.returncode = -signal.SIGKILL
-                self._end()
-            selector.close()
+            if _readable(self.pidfd):
+                self._end("the kernel process ended")
+            elif self.holder.poll() is not None:
+                self._end(f"its sandbox ended (bwrap exit status {self.holder.returncode})")
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -258,20 +257,32 @@ class WarmProcess:
             pass
 
     def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-        self._end()
+        if self.returncode is None:
+            self.send_signal(signal.SIGKILL)
+            self._end("killed by the grader")
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
 
-    def _end(self) -> None:
-        """End the holder: with it go its pid namespace and anything left in it."""
+    def _end(self, how: str) -> None:
+        """End the holder: with it go its pid namespace and anything left in it. The kernel is
+        not our child, so its exit status is not ours to read: it counts as killed."""
+        self.returncode, self.ended = -signal.SIGKILL, how
         if self.holder.poll() is None:
             self.holder.kill()
         self.holder.wait()
+        if self.holder.stdout is not None:
+            self.holder.stdout.close()
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
+
+
+def _readable(fd: int) -> bool:
+    """Whether `fd` is ready to read, without select() (which fails past fd 1023)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class WarmSandboxProvisioner(LocalProvisioner):

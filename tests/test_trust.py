@@ -1,0 +1,225 @@
+"""Grades a class can trust: nothing in the grader grows with the class, a kernel that dies by
+itself is given a second chance before its death counts, and a fault of the grader is a loud
+"grader error" (a log, a non-zero exit, tried again next run), never a score."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import cli, course, grading, notebooks, parallel, sandbox, warm
+
+LAB = course.labs()[0]  # 01_derivatives, 7 points: ex1 2, ex2 2, ex3 1 + 2
+FULL = 7.0
+
+
+def make_course(root: Path, submissions: dict[str, nbformat.NotebookNode]) -> None:
+    """A copy of the course with Lab 1 only, and these submissions of it."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(course.ROOT / "nbgrader_config.py", root)
+    for kind in ("solutions", "notebooks"):
+        shutil.copytree(course.ROOT / kind / LAB.name, root / kind / LAB.name)
+    for student, nb in submissions.items():
+        folder = root / "submitted" / student / LAB.name
+        folder.mkdir(parents=True)
+        notebooks.write(nb, folder / LAB.student.name)
+
+
+def solution_with_cell_after(cell_id: str, source: str) -> nbformat.NotebookNode:
+    nb = notebooks.read(LAB.solution)
+    index = next(i for i, c in enumerate(nb.cells) if c.get("id") == cell_id)
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source, id=f"student-{cell_id}"))
+    return nb
+
+
+def dies_once(marker: Path) -> str:
+    """A cell whose kernel dies the first time it runs, and not again (as load did)."""
+    return (f"import os\nif not os.path.exists({str(marker)!r}):\n"
+            f"    open({str(marker)!r}, 'w').close()\n    os._exit(1)")
+
+
+# The kernel process, watched from outside -----------------------------------------------------
+
+def test_a_killed_warm_kernel_reads_as_ended_and_can_be_killed_again():
+    """kill() used to leave returncode None with the pidfd closed: the next poll() raised
+    ValueError and the whole notebook was lost."""
+    holder = subprocess.Popen(["sleep", "60"], stdout=subprocess.PIPE)
+    kernel = subprocess.Popen(["sleep", "60"])
+    process = warm.WarmProcess(kernel.pid, holder)
+    try:
+        assert process.poll() is None
+        process.kill()
+        assert process.poll() == -signal.SIGKILL
+        assert process.ended == "killed by the grader"
+        process.kill()  # twice is harmless
+        assert process.wait(timeout=1) == -signal.SIGKILL
+        assert holder.returncode is not None and holder.stdout.closed
+        assert kernel.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        for p in (holder, kernel):
+            p.kill()
+            p.wait()
+
+
+def test_a_kernel_that_ends_by_itself_says_how():
+    holder = subprocess.Popen(["sleep", "60"], stdout=subprocess.PIPE)
+    kernel = subprocess.Popen(["sleep", "0.1"])
+    process = warm.WarmProcess(kernel.pid, holder)
+    try:
+        kernel.wait()
+        assert process.wait(timeout=10) == -signal.SIGKILL
+        assert process.ended == "the kernel process ended"
+        assert holder.poll() is not None  # its sandbox goes with it
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_sandbox_waits_on_descriptors_past_fd_setsize():
+    """select() raised "filedescriptor out of range" past fd 1023; poll() has no such limit."""
+    read_end, write_end = os.pipe()
+    high = 1500
+    os.dup2(read_end, high)
+    try:
+        assert not sandbox._wait_readable(high, 0.01)
+        os.write(write_end, b"x")
+        assert sandbox._wait_readable(high, 0.01)
+    finally:
+        for fd in (read_end, write_end, high):
+            os.close(fd)
+
+
+# Nothing grows with the class ------------------------------------------------------------------
+
+def _open_fds(pid: int | str = "self") -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _threads(pid: int | str = "self") -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+@pytest.mark.root
+def test_file_descriptors_and_threads_stay_flat_from_one_notebook_to_the_next(tmp_path):
+    """Each graded notebook used to leave a heartbeat thread, a ZeroMQ context and about a
+    dozen descriptors behind, in the worker that graded it."""
+    if sandbox.sandbox_problem():
+        pytest.fail(sandbox.sandbox_problem(), pytrace=False)
+    make_course(tmp_path, {})
+    (tmp_path / "build").mkdir()
+    bundle = grading.course_bundle(tmp_path)
+    task = parallel.Task("s", LAB.name, LAB.student.name,
+                         nbformat.writes(notebooks.read(LAB.solution)))
+    counts = []
+    for _ in range(24):
+        graded = parallel.grade_task(bundle, task, True, None)
+        assert graded.ok and sum(s for s, _ in graded.scores.values()) == FULL, graded.error
+        zygote = warm.Zygote._process.pid
+        counts.append((_open_fds(), _threads(), _open_fds(zygote), _threads(zygote)))
+    assert counts[-1] == counts[3], counts  # after warm-up, not one more
+
+
+# A death is final only when it happens again ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def deaths(tmp_path_factory):
+    """A class graded without the sandbox (the markers live in a directory it would hide)."""
+    root = tmp_path_factory.mktemp("deaths")
+    markers = tmp_path_factory.mktemp("markers")
+    make_course(root, {
+        "dies-once": solution_with_cell_after("ex1-test", dies_once(markers / "a")),
+        "dies-every-time": solution_with_cell_after("ex2-test", "import os\nos._exit(1)"),
+        "dies-at-alternate-cells": dies_at_alternate_cells(markers / "runs"),
+        "right": notebooks.read(LAB.solution),
+    })
+    outcomes = grading.grade_class(root, sandbox=False, progress=False, workers=0)
+    return root, {o.student: o for o in outcomes}
+
+
+def dies_at_alternate_cells(counter: Path) -> nbformat.NotebookNode:
+    """Counts its runs; dies after ex1's test in odd runs and after ex2's test in even ones."""
+    nb = solution_with_cell_after("imports", (
+        f"import os\nwith open({str(counter)!r}, 'a') as f:\n    f.write('.')\n"
+        f"RUN = len(open({str(counter)!r}).read())"))
+    for cell_id, parity in (("ex1-test", 1), ("ex2-test", 0)):
+        index = next(i for i, c in enumerate(nb.cells) if c.get("id") == cell_id)
+        nb.cells.insert(index + 1, nbformat.v4.new_code_cell(
+            f"if RUN % 2 == {parity}:\n    os._exit(1)", id=f"student-{cell_id}"))
+    return nb
+
+
+def test_a_death_that_does_not_happen_again_costs_nothing(deaths):
+    _, outcomes = deaths
+    assert (outcomes["dies-once"].score, outcomes["dies-once"].status) == (FULL, "ok")
+
+
+def test_a_death_that_happens_again_at_the_same_cell_is_final(deaths):
+    _, outcomes = deaths
+    outcome = outcomes["dies-every-time"]
+    assert outcome.score == 4.0  # ex1 and ex2 ran before it
+    assert "kernel died" in outcome.status and not outcome.is_fault
+
+
+def test_deaths_at_different_cells_are_a_grader_error_with_a_log(deaths):
+    root, outcomes = deaths
+    outcome = outcomes["dies-at-alternate-cells"]
+    assert outcome.is_fault and outcome.status.startswith("grader error: ")
+    assert "died at different cells" in outcome.status
+    log = root / "build" / "grader-errors" / f"dies-at-alternate-cells__{LAB.name}.log"
+    assert "the kernel died in cell student-ex1-test" in log.read_text()
+    assert "the kernel died in cell student-ex2-test" in log.read_text()
+
+
+def test_the_others_are_graded_as_usual(deaths):
+    _, outcomes = deaths
+    assert (outcomes["right"].score, outcomes["right"].status) == (FULL, "ok")
+
+
+# A fault of the grader is loud, and tried again ------------------------------------------------
+
+def test_a_grader_fault_is_no_score_exits_non_zero_and_is_graded_next_run(tmp_path, monkeypatch):
+    make_course(tmp_path, {"lucky": notebooks.read(LAB.solution),
+                           "unlucky": notebooks.read(LAB.solution)})
+    real = parallel.grade_task
+
+    def faulty(bundle, task, *args):
+        if task.student == "unlucky":
+            raise ConnectionResetError("the worker lost its scheduler")
+        return real(bundle, task, *args)
+
+    monkeypatch.setattr(parallel, "grade_task", faulty)
+    first = {o.student: o for o in grading.grade_class(tmp_path, sandbox=False, progress=False,
+                                                       workers=0)}
+    assert (first["lucky"].score, first["lucky"].status) == (FULL, "ok")
+    unlucky = first["unlucky"]
+    assert unlucky.is_fault and unlucky.status.startswith(
+        "grader error: ConnectionResetError: the worker lost its scheduler (log: ")
+    log = tmp_path / "build" / "grader-errors" / f"unlucky__{LAB.name}.log"
+    assert "Traceback" in log.read_text() and "faulty" in log.read_text()
+    assert cli.exit_status(first.values()) == cli.GRADER_ERROR
+    report = grading.report(list(first.values()), tmp_path)
+    assert "NOT GRADED: the grader failed on 1 submission(s)" in report
+    assert "unlucky" not in (tmp_path / "grades.csv").read_text()  # no score, not even 0
+    assert "unlucky" not in (tmp_path / "build" / "graded.jsonl").read_text()
+
+    monkeypatch.setattr(parallel, "grade_task", real)  # the next run, without --force
+    second = {o.student: o for o in grading.grade_class(tmp_path, sandbox=False,
+                                                        progress=False, workers=0)}
+    assert (second["unlucky"].score, second["unlucky"].status) == (FULL, "ok")
+    assert cli.exit_status(second.values()) == 0
+
+
+def test_an_old_ledger_line_of_a_failure_is_graded_again(tmp_path):
+    ledger = grading.Ledger(tmp_path / "graded.jsonl")
+    staged = grading.Staged("ada", LAB, notebooks.read(LAB.student), [])
+    ledger.record(grading.Outcome("ada", LAB.name, 0.0, FULL, "not graded: ValueError: x",
+                                  staged.digest))
+    assert not grading.Ledger(tmp_path / "graded.jsonl").is_done(staged)
+    ledger.record(grading.Outcome("ada", LAB.name, 0.0, FULL, "ok", staged.digest))
+    assert grading.Ledger(tmp_path / "graded.jsonl").is_done(staged)
