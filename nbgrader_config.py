@@ -22,8 +22,9 @@ c.IgnorePattern.pattern = r"(UserWarning|NNPACK|\[W[0-9]+)"
 
 # Autograding. nbgrader's own pipeline, with two changes:
 # - grader.autograde.DropForeignMetadata turns grade cells a student invented or duplicated into
-#   ordinary cells; grader.autograde.RestoreTestCells puts moved test cells back in place, and
-#   OverwriteCells.add_missing_cells puts back the ones a student deleted (nbgrader #1682);
+#   ordinary cells; grader.autograde.RestoreMissingCells gives back the lab's cells a student
+#   deleted or stripped of metadata (nbgrader's add_missing_cells, kept as a backstop, fails when
+#   two in a row are gone); grader.autograde.RestoreTestCells puts moved test cells back;
 # - grader.autograde.JudgedExecute replaces nbgrader's Execute: the student's code runs in a
 #   sandboxed kernel, and each test runs outside it, in the grader (see grader/judge.py), so
 #   nothing a submission does in its own kernel can change whether a test passed.
@@ -33,6 +34,7 @@ c.Autograde.sanitize_preprocessors = [
     "grader.autograde.DropForeignMetadata",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
+    "grader.autograde.RestoreMissingCells",
     "nbgrader.preprocessors.OverwriteCells",
     "grader.autograde.RestoreTestCells",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -46,3 +48,9 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+
+# Time limits of grading: a cell (and each call of a student's function by a test) may take
+# `timeout` seconds; a whole notebook, cells and tests together, `notebook_budget` seconds. Past
+# the budget the kernel is ended and what ran is graded. A lab takes a few seconds.
+c.JudgedExecute.timeout = 30
+c.JudgedExecute.notebook_budget = 300

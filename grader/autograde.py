@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from queue import Empty
 
@@ -45,6 +47,11 @@ class JudgingClient(NotebookClient):
     death = ""  # what the grader knows of that death: for its log, never for the student
     timed_out = False
     warmed = False
+    deadline = math.inf  # time.monotonic() by which the whole notebook must be done
+
+    def cell_timeout(self, cell=None) -> int:
+        """A cell's time limit: its own, or what is left of the notebook's budget."""
+        return max(1, math.ceil(min(self.timeout, self.deadline - time.monotonic())))
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None,
                                  store_history=True):
@@ -52,6 +59,9 @@ class JudgingClient(NotebookClient):
             return cell
         if not self.warmed:
             await self._warm_up()
+        if not self.dead and time.monotonic() >= self.deadline:
+            self.dead = f"the notebook used up its time budget ({self.budget:g} s)"
+            await self.km.shutdown_kernel(now=True)
         if utils.is_grade(cell):
             # Not asyncio.to_thread: it would copy this context, and with it jupyter_core's
             # record of this thread's running loop, into the worker.
@@ -62,7 +72,7 @@ class JudgingClient(NotebookClient):
         if self.dead:
             cell.outputs = []
             return cell
-        self._chars, self.timed_out = 0, False
+        self._chars, self.timed_out, self._limit = 0, False, self.cell_timeout()
         try:
             await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except DeadKernelError:
@@ -72,7 +82,7 @@ class JudgingClient(NotebookClient):
             return cell
         if self.timed_out:
             cell.outputs.append(_error("TimeoutError",
-                                       f"this cell ran for more than {self.timeout} s"))
+                                       f"this cell ran for more than {self._limit} s"))
         if self.timed_out and not await self._responsive():
             self.dead = "the kernel did not stop after a time-out, so it was ended"
             cell.outputs.append(_error("KernelDied", self.dead))
@@ -115,19 +125,22 @@ class JudgingClient(NotebookClient):
     async def _responsive(self, seconds: float = 10) -> bool:
         """Whether the kernel answers again after an interrupt (some code ignores it)."""
         msg_id = self.kc.kernel_info()
+        deadline = time.monotonic() + seconds
         try:
-            while True:
-                reply = await self.kc.get_shell_msg(timeout=seconds)
+            while time.monotonic() < deadline:
+                reply = await self.kc.get_shell_msg(timeout=deadline - time.monotonic())
                 if reply["parent_header"].get("msg_id") == msg_id:
                     return True
         except Empty:
-            return False
+            pass
+        return False
 
     def _judge(self, source: str, cell_id: str) -> list[dict]:
         if self.dead and self.remote is None:
             return [_error("KernelGone", f"not run: {self.dead}")]
         if self.remote is None:
-            self.remote = judge.RemoteKernel(self.km, timeout=self.timeout, kill=self._kill)
+            self.remote = judge.RemoteKernel(self.km, timeout=self.timeout, kill=self._kill,
+                                             deadline=self.deadline)
         if self.dead:
             self.remote.gone = self.remote.gone or self.dead
         outputs = judge.judge_cell(source, self.remote)
@@ -186,6 +199,9 @@ class JudgedExecute(NbGraderPreprocessor):
                           ).tag(config=True)
     memory_gb = Float(6.0, help="Address space the student's kernel may use, in GB"
                       ).tag(config=True)
+    notebook_budget = Integer(300, help="Seconds a whole notebook may take, its cells and its "
+                              "judged tests together: past it the kernel is ended, and what ran "
+                              "is graded").tag(config=True)
     warm = Bool(True, help="Fork each sandboxed kernel from a process that has imported torch "
                 "already (grader/warm.py) instead of starting it cold: the same sandbox, "
                 "without three seconds of imports per submission").tag(config=True)
@@ -227,6 +243,9 @@ class JudgedExecute(NbGraderPreprocessor):
                 error_on_timeout={"ename": "TimeoutError", "traceback": [],
                                   "evalue": f"this cell ran for more than {self.timeout} s"},
                 resources={"metadata": {"path": scratch}})
+            client.budget = self.notebook_budget
+            client.deadline = time.monotonic() + self.notebook_budget
+            client.timeout_func = client.cell_timeout
             try:
                 client.execute()
             except DeadKernelError:  # died between cells: what ran is graded
@@ -294,6 +313,47 @@ class DropForeignMetadata(NbGraderPreprocessor):
                 del cell.metadata["nbgrader"]
             seen.add(_grade_id(cell))
         return nb, resources
+
+
+class RestoreMissingCells(NbGraderPreprocessor):
+    """Give back the released lab's nbgrader cells that a submission lost, before nbgrader's
+    OverwriteCells looks for them.
+
+    A cell that kept its id but lost its nbgrader metadata (a tool that strips metadata, a cell
+    copied into a new notebook) gets it back from the released cell of that id. A cell missing
+    altogether comes back as released (an answer cell as its stub), after the cell that comes
+    before it in the released lab. nbgrader's own add_missing_cells can only put a missing cell
+    after its predecessor, and fails (KeyError) when that one is missing too.
+    """
+
+    course_root = Unicode("", help="The course root (holds notebooks/)").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        released = _released(resources, self.course_root)
+        by_id = {c.get("id"): c for c in released.cells if _grade_id(c) is not None}
+        for cell in nb.cells:
+            original = by_id.get(cell.get("id"))
+            if original is not None and "nbgrader" not in cell.metadata and \
+                    cell.cell_type == original.cell_type:
+                cell.metadata["nbgrader"] = copy.deepcopy(original.metadata["nbgrader"])
+        present = {_grade_id(c) for c in nb.cells}
+        for index, original in enumerate(released.cells):
+            if _grade_id(original) is None or _grade_id(original) in present:
+                continue
+            anchors = set().union(*(_keys(c) for c in released.cells[:index]))
+            where = max((i for i, c in enumerate(nb.cells) if _keys(c) & anchors), default=-1)
+            restored = copy.deepcopy(original)
+            restored.id = _free_id(nb, original.get("id") or _grade_id(original))
+            nb.cells.insert(where + 1, restored)
+            present.add(_grade_id(original))
+        return nb, resources
+
+
+def _free_id(nb, wanted: str) -> str:
+    taken = {c.get("id") for c in nb.cells}
+    while wanted in taken:
+        wanted += "-restored"
+    return wanted
 
 
 class RestoreTestCells(NbGraderPreprocessor):

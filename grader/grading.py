@@ -75,12 +75,15 @@ def stage(folder: Path, lab: course.Lab) -> Staged:
     """The submission in `folder` as a notebook nbgrader can grade, and what had to be done."""
     problems: list[str] = []
     expected = lab.student.name
-    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    links = sorted(p.name for p in folder.iterdir() if p.is_symlink())
+    if links:  # a link could point at the solutions or a classmate's work: never followed
+        problems.append(f"links ignored: {', '.join(links[:5])}")
+    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink())
     extra = sorted(p.name for p in folder.iterdir() if p.name != expected and
-                   p.suffix != ".ipynb" and p.name != "timestamp.txt")
+                   p.suffix != ".ipynb" and p.name != "timestamp.txt" and not p.is_symlink())
     if extra:
         problems.append(f"extra files ignored: {', '.join(extra[:5])}")
-    if (folder / expected).is_file():
+    if (folder / expected) in found:
         path = folder / expected
     elif len(found) == 1:
         path = found[0]
@@ -98,25 +101,59 @@ def stage(folder: Path, lab: course.Lab) -> Staged:
     return Staged(folder.parent.name, lab, notebook, problems)
 
 
+def stage_safely(folder: Path, lab: course.Lab) -> Staged:
+    """`stage`, except that nothing a submission holds can stop the class: whatever goes wrong
+    reading it, it is graded as the blank lab, and its status says so."""
+    try:
+        staged = stage(folder, lab)
+        staged.digest  # noqa: B018  (it must be computable too)
+        return staged
+    except Exception as error:
+        return Staged(folder.parent.name, lab, _blank(lab),
+                      [f"the submission could not be read ({type(error).__name__}): "
+                       "graded as blank"])
+
+
 def _read(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     """A notebook in the current format, or the reason it is not one."""
-    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+    with path.open("rb") as file:  # read at most the limit, whatever the file claims to be
+        raw = file.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(raw) > MAX_NOTEBOOK_BYTES:
         return None, f"is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
         data = json.loads(text)
     except UnicodeDecodeError:
         return None, "is not text"
     except json.JSONDecodeError as error:
         return None, f"is not valid JSON ({error.msg} at line {error.lineno})"
+    except RecursionError:
+        return None, "is JSON nested too deeply"
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return None, "is JSON but not a notebook"
     try:
         nb = nbformat.reads(text, as_version=4)
+        _drop_malformed_metadata(nb)
         nbformat.validate(nb)
+        return notebooks.normalize(nb), ""
     except Exception as error:  # nbformat raises many kinds; all mean the same here
         return None, f"is not a valid notebook ({type(error).__name__}: {str(error)[:120]})"
-    return notebooks.normalize(nb), ""
+
+
+def _drop_malformed_metadata(nb: nbformat.NotebookNode) -> None:
+    """nbformat's schema lets a cell's metadata hold anything: an `nbgrader` entry that is not
+    an object, or tags that are not a list of strings, are dropped (the released lab's grade
+    cells come back from the gradebook anyway)."""
+    for cell in nb.cells:
+        metadata = cell.get("metadata")
+        if not isinstance(metadata, dict):
+            cell["metadata"] = nbformat.NotebookNode()
+            continue
+        if not isinstance(metadata.get("nbgrader", {}), dict):
+            del metadata["nbgrader"]
+        tags = metadata.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            del metadata["tags"]
 
 
 def _blank(lab: course.Lab) -> nbformat.NotebookNode:
@@ -157,8 +194,13 @@ def submissions(root: Path) -> tuple[list[tuple[str, course.Lab, Path]], list[st
     submitted = root / "submitted"
     for student in sorted(p for p in submitted.iterdir() if p.is_dir()) if submitted.is_dir() \
             else []:
+        if student.is_symlink():
+            skipped.append(f"{student.name}: a link, not a folder of submissions: ignored")
+            continue
         for folder in sorted(p for p in student.iterdir()):
-            if folder.is_dir() and folder.name in labs:
+            if folder.is_symlink():
+                skipped.append(f"{student.name}/{folder.name}: a link, ignored")
+            elif folder.is_dir() and folder.name in labs:
                 found.append((student.name, labs[folder.name], folder))
             else:
                 skipped.append(f"{student.name}/{folder.name}: not a lab of this course, ignored")
@@ -178,6 +220,7 @@ def config(root: Path, sandbox: bool, timeout: int | None = None,
         "JudgedExecute": {"sandbox": sandbox, "course_root": str(root),
                           **({"timeout": timeout} if timeout else {})},
         "RestoreTestCells": {"course_root": str(root)},
+        "RestoreMissingCells": {"course_root": str(root)},
         "DropForeignMetadata": {"course_root": str(root)},
     }))
     return cfg
@@ -320,7 +363,7 @@ def grade_class(root: Path = course.ROOT, *, sandbox: bool = True, force: bool =
     found, skipped = submissions(root)
     outcomes, todo = {}, {}
     for student, lab, folder in found:
-        staged = stage(folder, lab)
+        staged = stage_safely(folder, lab)
         if not force and ledger.is_done(staged):
             outcomes[student, lab.name] = ledger.done[student, lab.name]
         else:

@@ -11,7 +11,6 @@ The references are computed here, and the checks compare here: the kernel never 
 
 from __future__ import annotations
 
-import ast
 import base64
 import builtins
 import contextlib
@@ -19,12 +18,14 @@ import inspect
 import io
 import json
 import math
+import time
 import traceback
 import warnings
 from queue import Empty
 
 import cloudpickle
 import torch
+import zmq
 
 from grader import checks
 from grader.kernel_side import Ref, parameter_names
@@ -32,7 +33,8 @@ from grader.kernel_side import Ref, parameter_names
 DTYPES = {name: getattr(torch, name) for name in
           ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64",
            "uint8", "bool", "complex64", "complex128")}
-MAX_REPLY_BYTES = 64 * 1024 * 1024
+MAX_REPLY_BYTES = 8 * 2**20  # a message from the kernel (an answer is at most 4 MiB)
+MAX_DEPTH = 16  # nesting of an answer's JSON (the kernel side writes at most 8)
 
 
 class StudentError(Exception):
@@ -60,11 +62,14 @@ class RemoteKernel:
     beside nbclient's event loop), and `kill` ends the kernel when an interrupt is not enough.
     """
 
-    def __init__(self, km, timeout: float, kill):
+    grace = 10.0  # seconds an interrupted call has to stop before the kernel is ended
+
+    def __init__(self, km, timeout: float, kill, deadline: float = math.inf):
         self.timeout, self.kill, self.gone = timeout, kill, ""
+        self.deadline = deadline  # the notebook's: no call waits past it
         self.died = False  # the kernel ended by itself (not killed by us after a time-out)
         self.client = km.blocking_client()
-        self.client.start_channels()
+        self._connect()
 
     def call(self, target, args: tuple):
         if self.gone:
@@ -78,28 +83,35 @@ class RemoteKernel:
         if timed_out:
             raise _error({"type": "TimeoutError",
                           "message": f"it did not finish within {self.timeout:g} s"})
-        text = reply["content"].get("user_expressions", {}).get("answer", {}) \
-            .get("data", {}).get("text/plain", "")
-        if len(text) > MAX_REPLY_BYTES:
-            raise StudentError("the answer is too large to check")
-        try:
-            answer = json.loads(ast.literal_eval(text))
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            raise StudentError("the kernel's answer could not be read") from None
+        answer = read_answer(reply)
         for message in answer.get("warnings", [])[:5]:
             warnings.warn(str(message), stacklevel=2)
         if "error" in answer:
             raise _error(answer["error"])
         return decode(answer.get("ok"))
 
+    def _connect(self) -> None:
+        """Start the client's channels with a cap on every message from the kernel: ZeroMQ
+        drops a longer one (and the connection) before any of it is in the grader's memory."""
+        self.client.context.setsockopt(zmq.MAXMSGSIZE, MAX_REPLY_BYTES)
+        self.client.start_channels()
+
     def _reply(self, msg_id: str):
         """(The kernel's reply, whether the call ran out of time). Out of time, the kernel is
-        interrupted; if it does not answer even then, it is shut down and given up."""
+        interrupted; if it does not answer even then, it is shut down and given up.
+
+        Each wait has an absolute deadline: a kernel that keeps sending other messages (one
+        every few seconds, say) does not make it wait again from the start."""
         for attempt in ("wait", "interrupted"):
-            deadline = self.timeout if attempt == "wait" else 10
+            deadline = time.monotonic() + (self.timeout if attempt == "wait" else self.grace)
+            if attempt == "wait":
+                deadline = min(deadline, self.deadline)
             try:
                 while True:
-                    reply = self.client.get_shell_msg(timeout=deadline)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise Empty
+                    reply = self.client.get_shell_msg(timeout=left)
                     if reply["parent_header"].get("msg_id") == msg_id:
                         return reply, attempt == "interrupted"
             except Empty:
@@ -115,6 +127,32 @@ class RemoteKernel:
 
     def close(self):
         self.client.stop_channels()
+
+
+def read_answer(reply: dict) -> dict:
+    """The kernel's answer to a judged call: one JSON object, read by a strict JSON decoder
+    with limits on its size and depth. Anything else is the student's answer being unreadable."""
+    expressions = reply.get("content", {}).get("user_expressions", {})
+    text = expressions.get("answer", {}).get("data", {}).get("text/plain", "") \
+        if isinstance(expressions, dict) and isinstance(expressions.get("answer"), dict) else ""
+    if not isinstance(text, str) or len(text) > MAX_REPLY_BYTES:
+        raise StudentError("the answer is too large to check")
+    try:
+        answer = json.loads(text)  # past ~1000 levels the decoder stops (RecursionError)
+    except (ValueError, RecursionError):
+        raise StudentError("the kernel's answer could not be read") from None
+    if not isinstance(answer, dict) or _depth(answer) > MAX_DEPTH:
+        raise StudentError("the kernel's answer could not be read")
+    return answer
+
+
+def _depth(value) -> int:
+    """How deep lists and objects nest in decoded JSON."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
 
 
 class RemoteRef:

@@ -16,8 +16,20 @@ import traceback
 import warnings
 from dataclasses import dataclass
 
-MAX_ELEMENTS = 1_000_000  # a larger answer is reported by its type, not its values
+MAX_ELEMENTS = 100_000  # a larger answer is reported by its type, not its values
 MAX_ITEMS = 16  # items of a tuple or list answer
+MAX_ANSWER_BYTES = 4 * 2**20  # an answer's JSON; the judge refuses a longer message
+
+
+class Answer:
+    """The JSON answer, shown by IPython exactly as it is (its repr is the JSON), so the judge
+    reads it with a JSON decoder and nothing else."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -36,7 +48,7 @@ class Ref:
         return value
 
 
-def call(request: str, namespace: dict) -> str:
+def call(request: str, namespace: dict) -> Answer:
     """Run one call the judge asked for; always answer with JSON, whatever happens."""
     import cloudpickle
 
@@ -52,7 +64,11 @@ def call(request: str, namespace: dict) -> str:
     except BaseException as error:  # SystemExit and KeyboardInterrupt are answers too
         answer = {"error": _describe(error)}
     answer["warnings"] = [str(w.message)[:500] for w in caught[:5]]
-    return json.dumps(answer)
+    text = json.dumps(answer)
+    if len(text) > MAX_ANSWER_BYTES:
+        text = json.dumps({"error": {"type": "ValueError", "function": "",
+                                     "message": "the answer is too large to check"}})
+    return Answer(text)
 
 
 def parameter_names(fn) -> tuple:
