@@ -12,6 +12,7 @@ gives full marks to a grade cell without an error output, so a cell never run mu
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 import math
 import os
@@ -31,6 +32,9 @@ from traitlets import Bool, Float, Integer, Unicode
 from grader import judge
 
 MAX_OUTPUT_CHARS = 100_000  # per cell: a runaway print loop is cut here, in the grader's memory
+# The one thread that judges grade cells, in this process, for every notebook: one notebook's
+# judge at a time needs no more, and a pool that grows keeps an event loop per thread.
+JUDGE_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
 
 
 class GraderFault(RuntimeError):
@@ -66,7 +70,7 @@ class JudgingClient(NotebookClient):
             # Not asyncio.to_thread: it would copy this context, and with it jupyter_core's
             # record of this thread's running loop, into the worker.
             outputs = await asyncio.get_running_loop().run_in_executor(
-                None, self._judge, cell.source, cell.get("id", str(cell_index)))
+                JUDGE_THREAD, self._judge, cell.source, cell.get("id", str(cell_index)))
             cell.outputs = [nbformat.from_dict(o) for o in outputs]
             return cell
         if self.dead:
@@ -272,6 +276,8 @@ class JudgedExecute(NbGraderPreprocessor):
                 client.kc = None
         finally:
             run_sync(km.shutdown_kernel)(now=True)
+            if hasattr(km, "release_uid"):
+                km.release_uid()
 
     def _kernel_manager(self, scratch: Path):
         from jupyter_client.manager import AsyncKernelManager

@@ -11,17 +11,19 @@ student's work, phone home, or take the machine down. So its kernel runs under b
 - no network (its own network namespace, with only a loopback); the kernel talks to the grader
   over unix sockets in the scratch directory (transport "ipc");
 - its own pid, ipc and uts namespaces, its own session, and it dies with the grader;
-- it runs as uid `nobody`, with no capabilities and no_new_privs: as root the kernel would be
+- it runs as a uid of its own (KERNEL_UIDS: no account has it, no other kernel running at the
+  same time shares it), with no capabilities and no_new_privs: as root the kernel would be
   exempt from RLIMIT_NPROC, and any file it could reach would be its own;
 - rlimits on address space, CPU time, file size, tasks and open files (`Limits`).
 
-The grader must run as root for this: dropping to `nobody` needs it (bubblewrap's own user
+The grader must run as root for this: dropping to another uid needs it (bubblewrap's own user
 namespace would map the kernel to root, which the kernel exempts from RLIMIT_NPROC).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -39,8 +41,14 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_core.utils import run_sync
 
 GRADER_DIR = Path(__file__).resolve().parent
-# The kernel runs as this user: it owns nothing outside its scratch directory.
+# The sandbox probe runs as nobody; each kernel runs as a uid of its own from KERNEL_UIDS.
 NOBODY = 65534
+# uids no account on the machine has (far above any Debian range and the usual subuid ranges):
+# each kernel that runs at the same time, in any grading process on this machine, gets its
+# own, so the limits counted per user (RLIMIT_NPROC) are its own too. A uid is taken with a
+# lock file in UID_LOCKS and only while no process of that uid is left.
+KERNEL_UIDS = range(2_100_000_000, 2_100_004_096)
+UID_LOCKS = Path("/run/autograd-labs-kernel-uids")
 # Hidden from the kernel besides the course itself: homes (ssh keys, tokens, pyenv), sockets of
 # the machine's services (a database, docker), and other users' temporary files.
 HIDDEN = ("/root", "/home", "/run", "/tmp", "/var/tmp")
@@ -61,9 +69,10 @@ class Limits:
         It counts over the whole notebook, so it is an upper bound, not a per-cell time-out.
     file_size: the largest file the kernel may write (RLIMIT_FSIZE); a bigger write is an
         OSError (Python ignores SIGXFSZ).
-    processes: tasks (processes and threads) of uid nobody (RLIMIT_NPROC). It is counted for the
-        user across the machine, so kernels that run at the same time share it. A kernel that
-        ran a lab had 12-16 threads; the limit stops a fork bomb.
+    processes: tasks (processes and threads) of the kernel's uid (RLIMIT_NPROC). It is
+        counted per user, and each kernel has a uid of its own (KERNEL_UIDS), so no other
+        submission can use it up. A kernel that ran a lab had 12-16 threads; the limit stops
+        a fork bomb.
     open_files: file descriptors (RLIMIT_NOFILE).
     threads: threads each numeric library starts (OMP/OpenBLAS/MKL_NUM_THREADS). They default
         to one per core, and each takes address space and a task: a fixed number makes the two
@@ -85,12 +94,12 @@ class Limits:
 
 
 def sandbox_command(command: list[str], scratch: Path, course_root: Path, limits: Limits,
-                    cwd: Path | None = None) -> list[str]:
-    """`command` wrapped to run in the sandbox: bwrap, then drop to nobody, then the limits.
+                    cwd: Path | None = None, uid: int = NOBODY) -> list[str]:
+    """`command` wrapped to run in the sandbox: bwrap, then drop to `uid`, then the limits.
 
     Not `--unshare-all`: as root that adds a user namespace mapping the kernel to root, which
     the kernel exempts from RLIMIT_NPROC and which owns every root-owned file. Instead the same
-    namespaces less the user one, and setpriv switches to nobody before anything else runs.
+    namespaces less the user one, and setpriv switches to `uid` before anything else runs.
     """
     scratch = scratch.resolve()
     cwd = cwd.resolve() if cwd and cwd.resolve().is_relative_to(scratch) else scratch
@@ -100,10 +109,10 @@ def sandbox_command(command: list[str], scratch: Path, course_root: Path, limits
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
         *_mounts(course_root.resolve(), scratch), "--chdir", str(cwd),
         "--clearenv", *_environment(scratch, limits),
-        # setpriv needs these three to become nobody; it then drops every capability.
+        # setpriv needs these three to change uid; it then drops every capability.
         "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
         "--cap-add", "CAP_SETPCAP",
-        "--", "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+        "--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
         "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
         *limits.prlimit(), *command,
     ]
@@ -131,7 +140,7 @@ def _mounts(course_root: Path, scratch: Path) -> list[str]:
 
 def _parents(path: Path, hidden: list[Path]) -> list[str]:
     """Directories to make (mode 0755) in a tmpfs on the way to `path`: bwrap would make the
-    missing ones 0700, which nobody cannot enter."""
+    missing ones 0700, which the kernel's uid cannot enter."""
     return [arg for parent in reversed(path.parents)
             if any(parent != place and parent.is_relative_to(place) for place in hidden)
             for arg in ("--dir", str(parent))]
@@ -163,8 +172,46 @@ def limit_values(limits: Limits) -> dict[str, int]:
             "open_files": limits.open_files}
 
 
-def start_holder(scratch: Path, course_root: Path, limits: Limits, timeout: float = 30
-                 ) -> tuple[subprocess.Popen, int]:
+class KernelUid:
+    """A uid of KERNEL_UIDS held by this process for one kernel: an exclusive lock on its lock
+    file (released by the kernel, or by the system when the process holding it ends), taken only
+    while no process of that uid is alive, so a kernel never inherits what its predecessor left.
+    """
+
+    def __init__(self):
+        UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+        running = _uids_in_use()
+        for uid in KERNEL_UIDS:
+            if uid in running:
+                continue
+            fd = os.open(UID_LOCKS / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = uid, fd
+            return
+        raise RuntimeError(f"all {len(KERNEL_UIDS)} kernel uids are in use")
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _uids_in_use() -> set[int]:
+    """The real uids of every process on the machine (as /proc shows them here)."""
+    uids = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                uids.add(entry.stat().st_uid)
+    return uids
+
+
+def start_holder(scratch: Path, course_root: Path, limits: Limits, timeout: float = 30,
+                 uid: int = NOBODY) -> tuple[subprocess.Popen, int]:
     """A sandbox exactly like a cold kernel's, holding only `sleep`, for a warm kernel to join.
 
     Returns the bwrap process and the pid (as seen here) of the sandbox's first process, whose
@@ -173,7 +220,7 @@ def start_holder(scratch: Path, course_root: Path, limits: Limits, timeout: floa
     """
     info_read, info_write = os.pipe()
     command = sandbox_command(["sh", "-c", "echo ready && exec sleep infinity"], scratch,
-                              course_root, limits)
+                              course_root, limits, uid=uid)
     command[1:1] = ["--info-fd", str(info_write)]
     holder = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               pass_fds=(info_write,))
@@ -216,15 +263,15 @@ def _read_json(fd: int, timeout: float) -> dict:
             continue
 
 
-def give_to_kernel(scratch: Path) -> None:
-    """Make the scratch directory (and what the grader put in it) nobody's, so the kernel can
-    write there. Symlinks are not followed: a kernel could have left one pointing anywhere."""
+def give_to_kernel(scratch: Path, uid: int = NOBODY) -> None:
+    """Make the scratch directory (and what the grader put in it) the kernel's, so the kernel
+    can write there. Symlinks are not followed: a kernel could have left one pointing anywhere."""
     scratch.mkdir(parents=True, exist_ok=True)
     scratch.chmod(0o711)  # bwrap, root without capabilities by then, must enter it to chdir
-    os.chown(scratch, NOBODY, NOBODY, follow_symlinks=False)
+    os.chown(scratch, uid, uid, follow_symlinks=False)
     for folder, dirs, files in os.walk(scratch):
         for name in dirs + files:
-            os.chown(os.path.join(folder, name), NOBODY, NOBODY, follow_symlinks=False)
+            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
 
 
 @functools.cache
@@ -236,7 +283,7 @@ def sandbox_problem() -> str | None:
     environment the sandbox hides all show up before any submission is graded.
     """
     if os.geteuid() != 0:
-        return (f"the sandbox needs root, to run each kernel as nobody (running as uid "
+        return (f"the sandbox needs root, to run each kernel as a uid of its own (running as uid "
                 f"{os.geteuid()})")
     for tool, package in (("bwrap", "bubblewrap"), ("setpriv", "util-linux"),
                           ("prlimit", "util-linux")):
@@ -277,7 +324,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, *, scratch: Path, course_root: Path, limits: Limits | None = None,
                  warm: bool = False, **kwargs):
         scratch = Path(scratch).resolve()
-        give_to_kernel(scratch)
+        self.kernel_uid = KernelUid()
+        give_to_kernel(scratch, self.kernel_uid.uid)
         kwargs.setdefault("kernel_name", "python3")
         super().__init__(transport="ipc", ip=str(scratch / "kernel"),
                          connection_file=str(scratch / "kernel.json"), **kwargs)
@@ -297,12 +345,22 @@ class SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         cwd = (self._launch_args or {}).get("cwd")
         return sandbox_command(super().format_kernel_cmd(extra_arguments), self.scratch,
-                               self.course_root, self.limits, Path(cwd) if cwd else None)
+                               self.course_root, self.limits, Path(cwd) if cwd else None,
+                               uid=self.uid)
+
+    @property
+    def uid(self) -> int:
+        return self.kernel_uid.uid
+
+    def release_uid(self) -> None:
+        """After the kernel is shut down: its uid may go to another kernel."""
+        self.kernel_uid.release()
 
     def write_connection_file(self, **kwargs) -> None:
-        """The connection file is written 0600 by root: the kernel, as nobody, must read it."""
+        """The connection file is written 0600 by root: the kernel, with its own uid, must
+        read it."""
         super().write_connection_file(**kwargs)
-        os.chown(self.connection_file, NOBODY, NOBODY)
+        os.chown(self.connection_file, self.uid, self.uid)
 
 
 @contextlib.contextmanager
@@ -321,4 +379,7 @@ def start_sandboxed_kernel(scratch: Path, course_root: Path, limits: Limits | No
         yield km, kc
     finally:
         kc.stop_channels()
-        run_sync(km.shutdown_kernel)(now=not run_sync(km.is_alive)())
+        try:
+            run_sync(km.shutdown_kernel)(now=not run_sync(km.is_alive)())
+        finally:
+            km.release_uid()

@@ -10,7 +10,8 @@ Each kernel still gets the whole sandbox of grader/sandbox.py, fresh. The grader
 namespaces; the same mounts), except that the holder only sleeps. The zygote forks a child that
 joins the holder's namespaces (setns, then chroot into the holder's root, as `nsenter` does),
 forks once more so that the kernel is inside the new pid namespace, and there the kernel sets
-its rlimits, becomes `nobody` with no capabilities and no_new_privs, and starts ipykernel. When
+its rlimits, takes the kernel's own uid with no capabilities and no_new_privs, and starts
+ipykernel. When
 the holder ends, the kernel ends with it: it is a process of the holder's pid namespace.
 
 Why forking after `import torch` is safe here: a fork copies only the thread that calls it, so
@@ -146,7 +147,7 @@ def _enter(holder: int) -> None:
 
 
 def _become_kernel(request: dict) -> None:
-    """In the kernel process: limits, then nobody, then ipykernel. Never returns."""
+    """In the kernel process: limits, then its own uid, then ipykernel. Never returns."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         os.setsid()
@@ -295,13 +296,14 @@ class WarmSandboxProvisioner(LocalProvisioner):
 
         km = self.parent
         cwd = Path(kwargs.get("cwd") or km.scratch)
-        holder, holder_pid = sandbox.start_holder(km.scratch, km.course_root, km.limits)
+        holder, holder_pid = sandbox.start_holder(km.scratch, km.course_root, km.limits,
+                                                  uid=km.uid)
         try:
             env = sandbox.kernel_environment(km.scratch, km.limits)
             request = {"holder": holder_pid, "connection_file": km.connection_file,
                        "cwd": str(cwd if cwd.resolve().is_relative_to(km.scratch)
                                   else km.scratch),
-                       "limits": sandbox.limit_values(km.limits), "uid": sandbox.NOBODY,
+                       "limits": sandbox.limit_values(km.limits), "uid": km.uid,
                        "env": env, "log": str(km.scratch / "kernel.log")}
             pid = Zygote.spawn(request)
         except BaseException:

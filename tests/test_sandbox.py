@@ -108,7 +108,7 @@ print(json.dumps([found, sorted(os.listdir(root))]))
                     ["build"]]  # only the way to the scratch directory
 
 
-def test_runs_as_nobody_without_capabilities_in_its_own_namespaces(kernel):
+def test_runs_as_a_uid_of_its_own_without_capabilities_in_its_own_namespaces(kernel):
     km, kc, _ = kernel
     seen = answer(kc, """
 import json, os
@@ -118,7 +118,7 @@ print(json.dumps([os.getuid(), os.getgid(), os.getgroups(), caps, status["NoNewP
                   sorted(int(p) for p in os.listdir("/proc") if p.isdigit())]))
 """)
     uid, gid, groups, caps, no_new_privs, pids = seen
-    assert (uid, gid, groups) == (sandbox.NOBODY, sandbox.NOBODY, [])
+    assert (uid, gid, groups) == (km.uid, km.uid, []) and uid in sandbox.KERNEL_UIDS
     assert caps == dict.fromkeys(["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"], 0)
     assert no_new_privs == "1"
     assert len(pids) < 10, pids  # the sandbox's own few: not the grader, not the zygote
