@@ -145,20 +145,26 @@ def _cap(text: str) -> str:
 
 
 @contextlib.contextmanager
-def dask_client(workers: int | None, scheduler: str | None) -> Iterator:
-    """A Dask client: on the scheduler at `scheduler`, or on a local cluster started here."""
+def dask_client(workers: int | None, scheduler: str | None, security=None) -> Iterator:
+    """A Dask client: on the scheduler at `scheduler` (with `security`, a
+    distributed.Security, for a TLS cluster), or on a local cluster started here."""
     import dask
     from distributed import Client, LocalCluster
+    from distributed.security import Security
 
     dask.config.set({"distributed.worker.daemon": False,  # workers start kernels (processes)
                      "distributed.scheduler.work-stealing": True,
                      "logging.distributed": "error"})
     if scheduler:
-        with Client(scheduler) as client:
+        with Client(scheduler, security=security) as client:
             yield client
         return
+    # The workers run as root (the sandbox needs it), so whoever can submit work to them is
+    # root: the local cluster speaks TLS with certificates made for this run only, and
+    # refuses any client without them (another account on this machine, say).
     with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                      processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      processes=True, host="127.0.0.1", dashboard_address=None,
+                      protocol="tls://", security=Security.temporary(),
                       silence_logs=40) as cluster, Client(cluster) as client:
         yield client
 
@@ -172,7 +178,7 @@ def run(course: Course, tasks: list[Task], *, sandbox: bool, timeout: int | None
         return
     from distributed import as_completed
 
-    with dask_client(workers, scheduler) as client:
+    with dask_client(workers, scheduler) as client:  # TLS on a cluster: Dask's own config
         shared = client.scatter(course, broadcast=True)
         futures = {client.submit(_safely, grade_task, shared, task, sandbox, timeout,
                                  pure=False, key=f"grade-{task.student}-{task.lab}-{i}"): task

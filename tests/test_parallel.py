@@ -110,3 +110,19 @@ def test_the_zygote_is_single_threaded_as_the_grader_starts_it():
         process.wait(timeout=30)
     assert ready == {"ready": 1}
     assert process.returncode == 0  # it ends when its input does: with the grader
+
+
+def test_the_local_cluster_refuses_a_client_without_its_certificates():
+    """Its workers run as root: a client that could submit work to them would be root."""
+    from distributed import Client
+    from distributed.security import Security
+
+    with parallel.dask_client(1, None) as client:
+        address = client.scheduler.address
+        assert address.startswith("tls://127.0.0.1:")
+        assert client.submit(sum, [1, 2]).result(timeout=60) == 3  # with them: works
+        # plain TCP, and TLS with certificates of its own: both refused by the scheduler
+        for stranger, security in ((address.replace("tls://", "tcp://"), None),
+                                   (address, Security.temporary())):
+            with pytest.raises(OSError):
+                Client(stranger, security=security, timeout="3s")
