@@ -1,6 +1,7 @@
 # One target per user task. The first two are all a newcomer needs:
 #   make lab      open the labs in JupyterLab (sets up .venv first if it is missing)
 #   make test     re-run every notebook and every test (what CI runs)
+#   make test-fast  the fast tier, while you work (under two minutes, no root needed)
 # Instructors:
 #   make release  regenerate the student labs in notebooks/ from solutions/
 #   make validate check that every solution scores full marks and every student lab zero
@@ -18,7 +19,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 
-.PHONY: lab test release validate lint env clean system-tools grade collect feedback export bench
+.PHONY: lab test test-fast release validate lint env clean system-tools grade collect feedback export bench
 
 # JupyterLab on this machine only (127.0.0.1), opened on the student labs. Jupyter refuses to run
 # as root (containers often do) unless told to.
@@ -32,6 +33,11 @@ lab: $(STAMP)
 # nbval re-runs every solution and compares its saved outputs; tests/ checks everything else.
 test: $(STAMP) system-tools lint
 	$(BIN)/python -m pytest $(NBVAL) tests solutions
+
+# The fast tier, while you work: everything that needs no kernel sandbox, no browser and no
+# class to grade, in under two minutes, as any user (tests that need root skip, with why).
+test-fast: $(STAMP) lint
+	TEST_TIER=fast $(BIN)/python -m pytest -m "not slow and not browser" -p no:cacheprovider tests
 
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=120 \
          --nbval-sanitize-with tests/nbval-sanitize.cfg

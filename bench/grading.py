@@ -54,6 +54,9 @@ DEFAULT_LABS = ["01_derivatives", "02_partial_derivatives", "03_sum_trick", "04_
 # Stock nbgrader takes 3.5-5 s a notebook on 2 idle cores (10-16 s on a busy machine): 6 students
 # x 4 labs keeps the whole bench (setup, both gradings, the floor) at a few minutes.
 DEFAULT_STUDENTS = 6
+# A long run of ours alone, to show that nothing grows with the class (a leak of file
+# descriptors once stopped all grading after about a hundred notebooks).
+DEFAULT_STEADY = 300
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 # The stock copy's configuration: where the course's notebooks are, and nothing else, so that
@@ -220,6 +223,101 @@ def grade_ours(root: Path, sandbox: bool, extra: dict) -> Run:
     run.problems = [f"{o.student}/{o.lab}: {o.status}" for o in outcomes
                     if o.is_fault]
     return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Steady: a long run of ours, watching what the grader's processes hold
+
+
+class Sampler:
+    """Every `every` seconds, the open file descriptors and threads of this process and of every
+    process under it that runs as root (the Dask workers and the zygotes; not the kernels, which
+    come and go under uids of their own), added up."""
+
+    def __init__(self, every: float = 1.0):
+        import threading
+
+        self.samples: list[tuple[int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.samples.append(_held(_tree(os.getpid())))
+
+    def early_and_late(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The most held over the second tenth of the run (after warm-up) and over its last."""
+        tenth = max(1, len(self.samples) // 10)
+        early = self.samples[tenth:2 * tenth] or self.samples[:1]
+        late = self.samples[-tenth:]
+        return (max(f for f, _ in early), max(t for _, t in early)), \
+            (max(f for f, _ in late), max(t for _, t in late))
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and its descendants that run as root."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                if entry.stat().st_uid == os.geteuid():
+                    children.setdefault(parent, []).append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _held(pids: list[int]) -> tuple[int, int]:
+    fds = threads = 0
+    for pid in pids:
+        try:
+            fds += len(os.listdir(f"/proc/{pid}/fd"))
+            threads += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            continue
+    return fds, threads
+
+
+def steady(base: Path, notebooks: int, labs: list[str], seed: int, sandbox: bool,
+           extra: dict) -> list[str]:
+    """Ours on a class of about `notebooks` notebooks, with a Sampler running: the lines to
+    print. Nothing should grow with the class: what the grader holds late is what it held early.
+    """
+    from grader import grading
+
+    students = max(1, -(-notebooks // len(labs)))
+    _progress(f"steady: ours on {students} students x {len(labs)} labs")
+    made = make_class(base / "steady", students, labs, seed)
+    grading.ensure_gradebook(base / "steady")
+    started = time.perf_counter()
+    with Sampler() as sampler:
+        outcomes = grading.grade_class(base / "steady", sandbox=sandbox, progress=False, **extra)
+    wall = time.perf_counter() - started
+    lines = [f"steady: {_count(len(made), 'notebook')} graded by ours in {wall:.1f} s "
+             f"({len(made) / wall:.2f} notebooks/s)"]
+    if len(sampler.samples) >= 2:
+        (fds0, threads0), (fds1, threads1) = sampler.early_and_late()
+        lines.append(f"steady: the grader's processes held {fds0} file descriptors and "
+                     f"{threads0} threads early, {fds1} and {threads1} at the end")
+    faults = [o for o in outcomes if o.is_fault]
+    lines.extend(f"steady: {o.student}/{o.lab}: {o.status}" for o in faults)
+    lines.append(f"steady: {len(faults)} grader errors")
+    return lines
 
 
 def sandbox_status() -> tuple[bool, str]:
@@ -414,6 +512,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="make everything in DIR and leave it there")
     parser.add_argument("--skip-stock", action="store_true",
                         help="only ours and the floor: no stock run, no comparison")
+    parser.add_argument("--steady", type=int, default=DEFAULT_STEADY, metavar="N",
+                        help="then grade about N notebooks with ours alone, watching the "
+                             f"grader's descriptors and threads (default {DEFAULT_STEADY}; "
+                             "0: skip)")
     parser.add_argument("--floor-of", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.students < 1:
@@ -495,7 +597,10 @@ def main(argv: list[str] | None = None) -> int:
         floor_times = floor(base, submissions, args.floor_sample, args.seed)
         for line in report(args, len(submissions), sandbox_shown, workers, stock, ours,
                            floor_times, comparison):
-            print(line)
+            print(line, flush=True)
+        if args.steady:
+            for line in steady(base, args.steady, args.labs, args.seed, sandbox, extra):
+                print(line, flush=True)
     if comparison is None:
         return 0
     every_one = comparison.submissions == len(submissions) and comparison.cells > 0

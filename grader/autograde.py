@@ -222,7 +222,7 @@ class JudgedExecute(NbGraderPreprocessor):
         first = self._run(nb)
         if first.died_at is None:
             return nb, resources
-        self.log.warning("%s; running the notebook again", first.death.splitlines()[0])
+        self.log.warning("%s\nRunning the notebook again.", first.death)
         again = copy.deepcopy(original)
         second = self._run(again)
         if second.died_at not in (None, first.died_at):
@@ -230,7 +230,8 @@ class JudgedExecute(NbGraderPreprocessor):
                               f"({first.died_at}, then {second.died_at}):\n"
                               f"{first.death}\n{second.death}")
         if second.died_at is not None:
-            self.log.warning("it died again in the same cell: the student's code ends it")
+            self.log.warning("%s\nIt died again in the same cell: the student's code ends it.",
+                             second.death)
         nb.cells = again.cells
         return nb, resources
 

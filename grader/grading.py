@@ -301,16 +301,22 @@ def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
         submission = gb.find_submission(lab, staged.student)
         score, max_score = float(submission.score), float(submission.max_score)
     status = "; ".join(staged.problems + _events(nb)) or "ok"
+    if _events(nb):  # a time-out or a kernel death: what the grader saw, for the instructor
+        _write_log(root / "build" / "logs", staged, graded.log)
     return Outcome(staged.student, lab, score, max_score, status, staged.digest)
 
 
 def _write_fault_log(root: Path, staged: Staged, graded: parallel.Graded) -> Path:
     """build/grader-errors/<student>__<lab>.log: what went wrong, for the instructor."""
-    folder = root / "build" / "grader-errors"
+    return _write_log(root / "build" / "grader-errors", staged,
+                      f"{graded.error}\n\n{graded.log}")
+
+
+def _write_log(folder: Path, staged: Staged, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{staged.student}__{staged.lab.name}.log"
-    path.write_text(f"{staged.student}/{staged.lab.name}: {graded.error}\n\n{graded.log}\n",
-                    encoding="utf-8", errors="replace")
+    path.write_text(f"{staged.student}/{staged.lab.name}: {text}\n", encoding="utf-8",
+                    errors="replace")
     return path
 
 

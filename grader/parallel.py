@@ -123,7 +123,7 @@ def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -
             scores = {g.name: (g.auto_score, g.max_score) for g in notebook.grades}
         return Graded(task.student, task.lab, task.notebook, True,
                       graded.read_text(encoding="utf-8"), scores,
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, log=_cap(result.get("log") or ""))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -162,6 +162,8 @@ def kernel_environment(scratch: Path, limits: Limits) -> dict[str, str]:
         # "no parent to watch" (the real one would look gone, and the kernel would quit).
         "JPY_PARENT_PID": "1",
         "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+        # a kernel that crashes (SIGSEGV, SIGABRT...) says where in its log, for the grader's
+        "PYTHONFAULTHANDLER": "1",
     }
 
 

@@ -27,12 +27,17 @@ The zygote needs root, as the sandbox does (setns into a mount namespace, chroot
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import faulthandler
+import gc
+import io
 import json
 import os
 import resource
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -86,6 +91,13 @@ def serve() -> None:
     """The zygote's loop: one JSON request per line on stdin, one JSON answer per line on
     stdout. It ends when stdin closes, that is when the grader that started it ends."""
     _warm_up()
+    # Garbage of the imports, collected here and now: left for a kernel's collector, a file
+    # object among it would close its descriptor number in the kernel, by then another's. The
+    # rest is frozen: never collected again, here or in a kernel (nor copied by the collector).
+    global OWNED
+    gc.collect()
+    OWNED = frozenset(_owned_descriptors())  # before freezing: get_objects skips frozen ones
+    gc.freeze()
     answer = sys.stdout
     sys.stdout = sys.stderr  # nothing but answers on the pipe
     print(json.dumps({"ready": _threads()}), file=answer, flush=True)
@@ -169,10 +181,11 @@ def _become_kernel(request: dict) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        os.closerange(3, 65536)
+        _close_all_but(OWNED)
         sys.stdin = open(0, closefd=False)  # noqa: SIM115
         sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+        faulthandler.enable()  # a crash says where, in the kernel's log (as PYTHONFAULTHANDLER)
         sys.argv = ["ipykernel_launcher", "-f", request["connection_file"]]
         from ipykernel.kernelapp import launch_new_instance
 
@@ -183,6 +196,34 @@ def _become_kernel(request: dict) -> None:
         traceback.print_exc()
         os._exit(1)
     os._exit(0)
+
+
+OWNED: frozenset[int] = frozenset()  # what _owned_descriptors found in the warm zygote
+
+
+def _owned_descriptors() -> set[int]:
+    """Descriptors that a live Python object of the zygote owns and will close one day: the
+    font files matplotlib keeps open, for one. The kernel keeps them open (they are read-only
+    files of the environment, which the kernel can read anyway). Closed under the object, the
+    number would be reused, by ZeroMQ say, and the object's close would then close ZeroMQ's:
+    a kernel died so, "Bad file descriptor (src/signaler.cpp)", when a lab's cell dropped a font.
+    """
+    owned = set()
+    for thing in gc.get_objects():
+        if isinstance(thing, (io.FileIO, socket.socket, select.epoll)):
+            with contextlib.suppress(ValueError, OSError):
+                if not getattr(thing, "closed", False) and getattr(thing, "closefd", True):
+                    owned.add(thing.fileno())
+    return {fd for fd in owned if fd >= 0}
+
+
+def _close_all_but(keep: set[int]) -> None:
+    """Close every descriptor from 3 up, except those in `keep`."""
+    start = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, 65536)
 
 
 # The grader's side --------------------------------------------------------------------------

@@ -10,8 +10,11 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 
 from grader import course
+
+pytestmark = [pytest.mark.slow, pytest.mark.root]
 
 BENCH = course.ROOT / "bench" / "grading.py"
 
@@ -62,15 +65,19 @@ def test_a_fully_correct_submission_has_the_solutions_code_and_a_blank_one_the_s
 
 def test_the_bench_runs_on_a_tiny_class_and_every_score_matches():
     run = subprocess.run([sys.executable, str(BENCH), "--students", "2", "--labs",
-                          "01_derivatives"], capture_output=True, text=True, timeout=900,
-                         cwd=course.ROOT)
+                          "01_derivatives", "--steady", "3"], capture_output=True, text=True,
+                         timeout=900, cwd=course.ROOT)
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     for figure in (r"class: 2 students x 1 lab = 2 notebooks",
                    r"stock nbgrader autograde +wall +[\d.]+ s +[\d.]+ notebooks/s",
                    r"ours \(grader grade\) +wall +[\d.]+ s +[\d.]+ notebooks/s",
                    r"ratio +[\d.]+x",
-                   r"floor \(cells in a warm interpreter\) +[\d.]+ s per notebook"):
+                   r"floor \(cells in a warm interpreter\) +[\d.]+ s per notebook",
+                   r"steady: 3 notebooks graded by ours in [\d.]+ s",
+                   r"steady: the grader's processes held \d+ file descriptors and \d+ threads "
+                   r"early, \d+ and \d+ at the end",
+                   r"steady: 0 grader errors"):
         assert re.search(figure, out), f"no line like {figure!r} in:\n{out}"
     scores = re.search(r"scores: (?:all )?(?:(\d+) of )?(\d+) grade cells of (\d+) "
                        r"submissions? match", out)

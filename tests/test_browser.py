@@ -46,6 +46,8 @@ import pytest
 from grader import course, notebooks
 from tests.conftest import LABS
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 CHROMIUM = "/usr/bin/chromium"
 # Headless, as root in a container, on a machine that reaches no network but 127.0.0.1.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -18,6 +18,8 @@ import pytest
 
 from grader import course, grading, notebooks
 
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
 LAB = course.labs()[0]  # 01_derivatives: ex1 2 points, ex2 2, ex3 slope 1 + intercept 2
 FULL = 7.0
 TIMEOUT = 10  # seconds per cell, so the infinite loops end quickly

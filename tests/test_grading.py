@@ -11,6 +11,8 @@ import pytest
 from grader import course, notebooks
 from tests.conftest import validation
 
+pytestmark = pytest.mark.slow
+
 
 def grade_ids(nb):
     return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells

@@ -19,6 +19,8 @@ import pytest
 
 from grader import course, grading, notebooks
 
+pytestmark = pytest.mark.slow
+
 LAB = course.labs()[0]
 STUDENTS = {"ada": "solution", "bob": "student", "cy": "solution", "dee": "student"}
 

@@ -9,7 +9,11 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 from grader import course
+
+pytestmark = pytest.mark.slow
 
 TOKEN = "make-lab-test-token"
 

@@ -46,6 +46,8 @@ def grades(root: Path) -> dict[tuple[str, str], float]:
                     LAB.student.stem, LAB.name, student.id).grades}
 
 
+@pytest.mark.slow
+@pytest.mark.root
 def test_a_dask_cluster_grades_as_this_process_does(tmp_path):
     """The same class graded twice: inline (workers=0) and on a separate local Dask cluster
     reached by its scheduler's address, as `grader grade --scheduler ADDRESS` does."""

@@ -22,6 +22,8 @@ from nbclient import NotebookClient
 from grader import sandbox
 from grader.course import ROOT
 
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
 # A small task limit, so that the fork bomb stops quickly; enough for a kernel with torch.
 LIMITS = sandbox.Limits(processes=64)
 
@@ -340,6 +342,7 @@ def test_the_real_course_is_hidden_but_torch_and_the_grader_import(tmp_path, sta
 import json, os
 import torch, grader
 from grader import checks, reference
+
 root = {str(ROOT)!r}
 print(json.dumps([sorted(os.listdir(root)), os.path.exists(os.path.join(root, "solutions")),
                   os.path.exists(os.path.join(root, "gradebook.db")), grader.__file__]))
@@ -348,3 +351,27 @@ print(json.dumps([sorted(os.listdir(root)), os.path.exists(os.path.join(root, "s
     assert not solutions and not gradebook
     assert set(listing) <= {".venv", "grader"}, listing
     assert grader_file == str(sandbox.GRADER_DIR / "__init__.py")
+
+
+def test_a_warm_kernels_inherited_file_objects_still_own_their_descriptors(tmp_path):
+    """matplotlib keeps font files open. The kernel once closed their descriptors at birth, and
+    ZeroMQ reused the numbers; when a cell then dropped a font, its file object closed ZeroMQ's
+    descriptor and the kernel died ("Bad file descriptor (src/signaler.cpp)"): correct Lab 5
+    and Lab 6 notebooks scored 0/7, now and then, more often on a busy machine."""
+    require_sandbox()
+    with sandbox.start_sandboxed_kernel(tmp_path / "a", tmp_path, LIMITS, warm=True) as (km, kc):
+        seen = answer(kc, """
+import gc, io, json, os, warnings
+warnings.simplefilter("ignore")  # isinstance on every object wakes deprecated torch names
+gc.unfreeze()  # the zygote froze what it had: look at all of it
+files = [o for o in gc.get_objects() if isinstance(o, io.FileIO) and not o.closed
+         and o.fileno() > 2 and isinstance(o.name, str)]
+def target(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "closed"
+print(json.dumps([[os.path.realpath(o.name), target(o.fileno())] for o in files]))
+""")
+    assert seen, "the zygote's fonts should be among them"
+    assert all(name == target for name, target in seen), seen

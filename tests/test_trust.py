@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def _threads(pid: int | str = "self") -> int:
 
 
 @pytest.mark.root
+@pytest.mark.slow
 def test_file_descriptors_and_threads_stay_flat_from_one_notebook_to_the_next(tmp_path):
     """Each graded notebook used to leave a heartbeat thread, a ZeroMQ context and about a
     dozen descriptors behind, in the worker that graded it."""
@@ -155,11 +157,13 @@ def dies_at_alternate_cells(counter: Path) -> nbformat.NotebookNode:
     return nb
 
 
+@pytest.mark.slow
 def test_a_death_that_does_not_happen_again_costs_nothing(deaths):
     _, outcomes = deaths
     assert (outcomes["dies-once"].score, outcomes["dies-once"].status) == (FULL, "ok")
 
 
+@pytest.mark.slow
 def test_a_death_that_happens_again_at_the_same_cell_is_final(deaths):
     _, outcomes = deaths
     outcome = outcomes["dies-every-time"]
@@ -167,6 +171,7 @@ def test_a_death_that_happens_again_at_the_same_cell_is_final(deaths):
     assert "kernel died" in outcome.status and not outcome.is_fault
 
 
+@pytest.mark.slow
 def test_deaths_at_different_cells_are_a_grader_error_with_a_log(deaths):
     root, outcomes = deaths
     outcome = outcomes["dies-at-alternate-cells"]
@@ -177,6 +182,7 @@ def test_deaths_at_different_cells_are_a_grader_error_with_a_log(deaths):
     assert "the kernel died in cell student-ex2-test" in log.read_text()
 
 
+@pytest.mark.slow
 def test_the_others_are_graded_as_usual(deaths):
     _, outcomes = deaths
     assert (outcomes["right"].score, outcomes["right"].status) == (FULL, "ok")
@@ -184,6 +190,7 @@ def test_the_others_are_graded_as_usual(deaths):
 
 # A fault of the grader is loud, and tried again ------------------------------------------------
 
+@pytest.mark.slow
 def test_a_grader_fault_is_no_score_exits_non_zero_and_is_graded_next_run(tmp_path, monkeypatch):
     make_course(tmp_path, {"lucky": notebooks.read(LAB.solution),
                            "unlucky": notebooks.read(LAB.solution)})
@@ -293,3 +300,42 @@ def test_a_submission_that_takes_every_thread_it_can_costs_its_classmates_nothin
     outcomes = {o.student: o for o in grading.grade_class(tmp_path, progress=False, workers=2)}
     assert {s: (o.score, o.status) for s, o in outcomes.items()} == {
         s: (FULL, "ok") for s in submissions}
+
+
+# The same class, the same grades, on a busy machine ----------------------------------------------
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_a_busy_machine_gives_the_same_scores_and_statuses(tmp_path):
+    """The observed fault: correct Lab 5 and 6 notebooks scored 0/7 ("the kernel died") with
+    two kernels at once beside four busy processes, and exit 0."""
+    if sandbox.sandbox_problem():
+        pytest.fail(sandbox.sandbox_problem(), pytrace=False)
+    heavy = [lab for lab in course.labs() if lab.name[:2] in ("05", "06")]
+
+    def graded(root: Path) -> dict:
+        root.mkdir()
+        shutil.copy(course.ROOT / "nbgrader_config.py", root)
+        for lab in heavy:
+            for kind in ("solutions", "notebooks"):
+                shutil.copytree(course.ROOT / kind / lab.name, root / kind / lab.name)
+            for student, source in (("right", lab.solution), ("blank", lab.student)):
+                folder = root / "submitted" / student / lab.name
+                folder.mkdir(parents=True)
+                shutil.copy(source, folder / lab.student.name)
+        return {(o.student, o.lab): (o.score, o.status)
+                for o in grading.grade_class(root, progress=False, workers=2)}
+
+    quiet = graded(tmp_path / "quiet")
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        loaded = graded(tmp_path / "busy")
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert loaded == quiet
+    assert {key: score for key, (score, _) in quiet.items()} == {
+        (student, lab.name): 7.0 if student == "right" else 0.0
+        for lab in heavy for student in ("right", "blank")}
