@@ -30,16 +30,12 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, Unicode
 
 from grader import judge
+from grader.judge import GraderFault
 
 MAX_OUTPUT_CHARS = 100_000  # per cell: a runaway print loop is cut here, in the grader's memory
 # The one thread that judges grade cells, in this process, for every notebook: one notebook's
 # judge at a time needs no more, and a pool that grows keeps an event loop per thread.
 JUDGE_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
-
-
-class GraderFault(RuntimeError):
-    """Something went wrong that says nothing about the student's work: the submission is not
-    graded this time (status "grader error"), and `make grade` tries it again next time."""
 
 
 class JudgingClient(NotebookClient):

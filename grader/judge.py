@@ -51,6 +51,11 @@ class StudentNotImplemented(NotImplementedError):
         self.function = function
 
 
+class GraderFault(RuntimeError):
+    """Something went wrong that says nothing about the student's work: the submission is not
+    graded this time (status "grader error"), and `make grade` tries it again next time."""
+
+
 class KernelGone(Exception):
     """The student's kernel died or stopped answering; nothing more can be asked of it."""
 
@@ -74,11 +79,16 @@ class RemoteKernel:
     def call(self, target, args: tuple):
         if self.gone:
             raise KernelGone(self.gone)
-        request = base64.b64encode(cloudpickle.dumps((target, args))).decode()
-        code = ("__grader_answer__ = __import__('grader.kernel_side', fromlist=['call'])"
-                f".call({request!r}, globals())")
-        msg_id = self.client.execute(code, silent=True, store_history=False, allow_stdin=False,
-                                     user_expressions={"answer": "__grader_answer__"})
+        try:  # nothing here depends on the student: a failure is the grader's
+            request = base64.b64encode(cloudpickle.dumps((target, args))).decode()
+            code = ("__grader_answer__ = __import__('grader.kernel_side', fromlist=['call'])"
+                    f".call({request!r}, globals())")
+            msg_id = self.client.execute(code, silent=True, store_history=False,
+                                         allow_stdin=False,
+                                         user_expressions={"answer": "__grader_answer__"})
+        except Exception as error:
+            raise GraderFault(f"the judge could not send a call: {type(error).__name__}: "
+                              f"{error}") from error
         reply, timed_out = self._reply(msg_id)
         if timed_out:
             raise _error({"type": "TimeoutError",
@@ -268,6 +278,8 @@ def judge_cell(source: str, kernel: RemoteKernel) -> list[dict]:
         with contextlib.redirect_stdout(stdout), checks.remote_kernel(kernel):
             exec(compile(source, "<test cell>", "exec"), StudentNamespace(kernel))
         error = None
+    except (GraderFault, SyntaxError):  # ours (a test cell that does not compile, say): loud
+        raise
     except Exception as caught:
         error = caught
     outputs = []

@@ -113,3 +113,19 @@ def test_a_judged_call_never_waits_past_the_notebooks_deadline():
     started = time.monotonic()
     kernel._reply("mine")
     assert time.monotonic() - started < 0.6 + 0.5 + 0.5
+
+
+def test_a_test_cell_that_does_not_compile_is_the_graders_fault_not_a_failed_check():
+    with pytest.raises(SyntaxError):  # not an error output: nbgrader would score it 0
+        judge.judge_cell("assert (", chatty_kernel(timeout=1.0))
+
+
+def test_a_call_the_judge_cannot_send_is_a_grader_fault():
+    kernel = chatty_kernel(timeout=1.0)
+
+    def refuse(*args, **kwargs):
+        raise OSError("the socket is gone")
+
+    kernel.client.execute = refuse
+    with pytest.raises(judge.GraderFault, match="could not send a call: OSError"):
+        judge.judge_cell("f(1.0)", kernel)
