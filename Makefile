@@ -10,6 +10,7 @@
 #   make grade    grade every submission under submitted/ (sandboxed), write grades.csv
 #   make feedback write each student's HTML feedback to feedback/
 #   make export   write grades.csv again from the gradebook (after manual grading)
+#   make lock     refresh requirements.lock (every package's version) after changing a pin
 #   make bench    time grading a generated class, stock nbgrader against ours, and compare scores;
 #                 time the students' checks
 
@@ -19,7 +20,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 
-.PHONY: lab test test-fast release validate lint env clean system-tools grade collect feedback export bench
+.PHONY: lab test test-fast lock release validate lint env clean system-tools grade collect feedback export bench
 
 # JupyterLab on this machine only (127.0.0.1), opened on the student labs. Jupyter refuses to run
 # as root (containers often do) unless told to.
@@ -76,14 +77,28 @@ lint: $(STAMP)
 
 env: $(STAMP)
 
-# The environment is made once and remade only when pyproject.toml (the pins) changes.
-$(STAMP): pyproject.toml
+# The environment is made once and remade only when the pins (pyproject.toml) or the lock change.
+# requirements.lock holds the version of every package of the environment, dependencies of
+# dependencies included (jupyter_client, ipykernel, pyzmq, tornado...): installs use it as
+# constraints, so every machine grades with the same code.
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), \
 	  "this course needs Python 3.11 (the torch 2.13.0 CPU wheel); found " + sys.version.split()[0]'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $@
+
+# Refresh the lock after changing a pin: a new environment from pyproject.toml alone, frozen.
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
+	build/lock-venv/bin/python -m pip install --quiet -e '.[test]'
+	{ echo "# Every package of the course environment, at the version it was tested with."; \
+	  echo "# Made by \`make lock\` from pyproject.toml; installs take it as constraints."; \
+	  build/lock-venv/bin/python -m pip freeze --exclude-editable; } > requirements.lock
+	rm -rf build/lock-venv
 
 # Grading runs each student's kernel in a bubblewrap sandbox (grader/sandbox.py); the browser
 # test drives Debian's chromium. Both come from Debian's packages, installed where missing.

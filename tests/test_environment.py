@@ -52,3 +52,42 @@ def test_installed_versions_match_the_pins():
     for pin in pyproject_pins():
         name, wanted = pin.split("==")
         assert version(name).split("+")[0] == wanted, name
+
+
+def lock() -> dict[str, str]:
+    """requirements.lock: package name (normalized) -> version."""
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[_normal(name)] = version.strip()
+    return pins
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def test_the_lock_holds_every_pin_at_its_version():
+    locked = lock()
+    for pin in pyproject_pins():
+        name, wanted = pin.split("==")
+        assert locked.get(_normal(name), "").split("+")[0] == wanted, \
+            f"{pin}: requirements.lock says {locked.get(_normal(name))}: run `make lock`"
+
+
+def test_the_environment_is_the_lock():
+    from importlib.metadata import distributions
+
+    installed = {_normal(d.metadata["Name"]): d.version for d in distributions()}
+    locked = lock()
+    wrong = {name: (installed.get(name), version) for name, version in locked.items()
+             if installed.get(name) != version}
+    assert not wrong, f"installed vs locked: {wrong}"
+
+
+def test_installs_use_the_lock():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet -c requirements.lock -e '.[test]'" in makefile
+    (pip_section,) = [d for d in environment_yml()["dependencies"] if isinstance(d, dict)]
+    assert "-c requirements.lock" in pip_section["pip"]
