@@ -16,6 +16,7 @@ import concurrent.futures
 import copy
 import math
 import os
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -176,10 +177,16 @@ def _kernel_log(km, limit: int = 4000) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return "(no kernel log)"
-    with os.fdopen(fd, "rb") as file:
-        size = os.fstat(fd).st_size
-        file.seek(max(0, size - limit))
-        return "kernel log, last lines:\n" + file.read(limit).decode("utf-8", "replace")
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):  # a pipe or a device the student put there
+            return "(the kernel log is not a file)"
+        os.lseek(fd, max(0, status.st_size - limit), os.SEEK_SET)
+        return "kernel log, last lines:\n" + os.read(fd, limit).decode("utf-8", "replace")
+    except OSError as error:
+        return f"(the kernel log could not be read: {error})"
+    finally:
+        os.close(fd)
 
 
 def _error(name: str, message: str):
@@ -211,8 +218,9 @@ class JudgedExecute(NbGraderPreprocessor):
 
         A death the student's code causes (os._exit, a crash in a C library it called) happens
         again at the same cell, and is then final: what ran is graded. A death that does not
-        happen again was the machine's, not the student's (seen under load), so the second run
-        is the one graded; and two deaths at different cells are a grader error, never a score.
+        happen again was not the student's doing (a fault of ours once killed correct kernels
+        now and then: see warm._owned_descriptors), so the second run is the one graded; and two
+        deaths at different cells are a grader error, never a score.
         """
         original = copy.deepcopy(nb)
         first = self._run(nb)

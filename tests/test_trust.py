@@ -345,3 +345,24 @@ def test_a_busy_machine_gives_the_same_scores_and_statuses(tmp_path):
     assert {key: score for key, (score, _) in quiet.items()} == {
         (student, lab.name): 7.0 if student == "right" else 0.0
         for lab in heavy for student in ("right", "blank")}
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo", "link", "missing"])
+def test_the_kernel_log_is_read_safely_whatever_the_student_left_there(tmp_path, kind):
+    from grader import autograde
+
+    class Manager:
+        scratch = tmp_path
+
+    log = tmp_path / "kernel.log"
+    if kind == "file":
+        log.write_text("x" * 5000 + "Fatal Python error: Aborted")
+    elif kind == "fifo":
+        os.mkfifo(log)
+    elif kind == "link":
+        (tmp_path / "secret").write_text("the grader's secret")
+        log.symlink_to(tmp_path / "secret")
+    said = autograde._kernel_log(Manager(), limit=100)
+    assert "secret" not in said
+    if kind == "file":
+        assert said.endswith("Fatal Python error: Aborted") and len(said) < 200
