@@ -77,9 +77,13 @@ def test_the_lock_holds_every_pin_at_its_version():
 
 
 def test_the_environment_is_the_lock():
+    import sysconfig
     from importlib.metadata import distributions
 
-    installed = {_normal(d.metadata["Name"]): d.version for d in distributions()}
+    # the environment's own site-packages only: an import of setuptools puts its vendored
+    # copies (packaging, zipp...) on sys.path during a long test run
+    site = sysconfig.get_paths()["purelib"]
+    installed = {_normal(d.metadata["Name"]): d.version for d in distributions(path=[site])}
     locked = lock()
     wrong = {name: (installed.get(name), version) for name, version in locked.items()
              if installed.get(name) != version}
