@@ -300,8 +300,9 @@ def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
     with Gradebook(url) as gb:
         submission = gb.find_submission(lab, staged.student)
         score, max_score = float(submission.score), float(submission.max_score)
-    status = "; ".join(staged.problems + _events(nb)) or "ok"
-    if _events(nb):  # a time-out or a kernel death: what the grader saw, for the instructor
+    events = _events(nb)
+    status = "; ".join(staged.problems + events) or "ok"
+    if events:  # a time-out or a kernel death: what the grader saw, for the instructor
         _write_log(root / "build" / "logs", staged, graded.log)
     return Outcome(staged.student, lab, score, max_score, status, staged.digest)
 

@@ -229,7 +229,7 @@ def start_holder(scratch: Path, course_root: Path, limits: Limits, timeout: floa
     os.close(info_write)
     try:
         info = _read_json(info_read, timeout)
-        if not _wait_readable(holder.stdout.fileno(), timeout) or \
+        if not wait_readable(holder.stdout.fileno(), timeout) or \
                 holder.stdout.readline().strip() != b"ready":
             raise RuntimeError(f"the sandbox did not start (bwrap exit status {holder.poll()})")
         return holder, int(info["child-pid"])
@@ -241,7 +241,7 @@ def start_holder(scratch: Path, course_root: Path, limits: Limits, timeout: floa
         os.close(info_read)
 
 
-def _wait_readable(fd: int, timeout: float) -> bool:
+def wait_readable(fd: int, timeout: float) -> bool:
     """Whether `fd` has something to read within `timeout` seconds. poll(), not select():
     select() cannot watch a descriptor numbered past 1023 (FD_SETSIZE)."""
     poller = select.poll()
@@ -253,7 +253,7 @@ def _read_json(fd: int, timeout: float) -> dict:
     """The one JSON object bwrap writes on its --info-fd."""
     text = b""
     while True:
-        if not _wait_readable(fd, timeout):
+        if not wait_readable(fd, timeout):
             raise RuntimeError("bwrap said nothing on its info pipe")
         chunk = os.read(fd, 4096)
         if not chunk:

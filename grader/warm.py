@@ -275,8 +275,10 @@ class WarmProcess:
         self.stdin = self.stdout = self.stderr = None
 
     def poll(self) -> int | None:
+        from grader import sandbox
+
         if self.returncode is None:
-            if _readable(self.pidfd):
+            if sandbox.wait_readable(self.pidfd, 0):
                 self._end("the kernel process ended")
             elif self.holder.poll() is not None:
                 self._end(f"its sandbox ended (bwrap exit status {self.holder.returncode})")
@@ -320,11 +322,6 @@ class WarmProcess:
             self.pidfd = -1
 
 
-def _readable(fd: int) -> bool:
-    """Whether `fd` is ready to read, without select() (which fails past fd 1023)."""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 class WarmSandboxProvisioner(LocalProvisioner):

@@ -94,9 +94,9 @@ def test_the_sandbox_waits_on_descriptors_past_fd_setsize():
     high = 1500
     os.dup2(read_end, high)
     try:
-        assert not sandbox._wait_readable(high, 0.01)
+        assert not sandbox.wait_readable(high, 0.01)
         os.write(write_end, b"x")
-        assert sandbox._wait_readable(high, 0.01)
+        assert sandbox.wait_readable(high, 0.01)
     finally:
         for fd in (read_end, write_end, high):
             os.close(fd)
