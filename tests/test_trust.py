@@ -4,6 +4,7 @@ itself is given a second chance before its death counts, and a fault of the grad
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -105,33 +106,59 @@ def test_the_sandbox_waits_on_descriptors_past_fd_setsize():
 
 # Nothing grows with the class ------------------------------------------------------------------
 
-def _open_fds(pid: int | str = "self") -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+GRADE_AGAIN_AND_AGAIN = """
+import json, os, sys
+from pathlib import Path
+import nbformat
+from grader import grading, notebooks, parallel, warm
+root, lab, student, times = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+bundle = grading.course_bundle(root)
+source = nbformat.writes(notebooks.read(root / "solutions" / lab / student))
+task = parallel.Task("s", lab, student, source)
 
+def descriptors(pid):
+    return sorted(os.listdir(f"/proc/{pid}/fd"), key=int)
 
-def _threads(pid: int | str = "self") -> int:
+def threads(pid):
     return len(os.listdir(f"/proc/{pid}/task"))
+
+for _ in range(times):
+    graded = parallel.grade_task(bundle, task, True, None)
+    if not graded.ok:
+        sys.exit(graded.error)
+    zygote = warm.Zygote._process.pid
+    mine = descriptors("self")
+    print(json.dumps({"scores": [s for s, _ in graded.scores.values()],
+                      "counts": [len(mine), threads("self"),
+                                 len(descriptors(zygote)), threads(zygote)],
+                      "fds": {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in mine
+                              if os.path.exists(f"/proc/self/fd/{fd}")}}), flush=True)
+"""
 
 
 @pytest.mark.root
 @pytest.mark.slow
 def test_file_descriptors_and_threads_stay_flat_from_one_notebook_to_the_next(tmp_path):
     """Each graded notebook used to leave a heartbeat thread, a ZeroMQ context and about a
-    dozen descriptors behind, in the worker that graded it."""
+    dozen descriptors behind, in the worker that graded it. The worker is a process of its own,
+    so nothing else (another test's leftovers in pytest's process) is counted."""
     if sandbox.sandbox_problem():
         pytest.fail(sandbox.sandbox_problem(), pytrace=False)
     make_course(tmp_path, {})
     (tmp_path / "build").mkdir()
-    bundle = grading.course_bundle(tmp_path)
-    task = parallel.Task("s", LAB.name, LAB.student.name,
-                         nbformat.writes(notebooks.read(LAB.solution)))
-    counts = []
-    for _ in range(24):
-        graded = parallel.grade_task(bundle, task, True, None)
-        assert graded.ok and sum(s for s, _ in graded.scores.values()) == FULL, graded.error
-        zygote = warm.Zygote._process.pid
-        counts.append((_open_fds(), _threads(), _open_fds(zygote), _threads(zygote)))
-    assert len(set(counts[3:])) == 1, f"(fds, threads, zygote fds, zygote threads): {counts}"
+    run = subprocess.run(
+        [sys.executable, "-c", GRADE_AGAIN_AND_AGAIN, str(tmp_path), LAB.name,
+         LAB.student.name, "24"], cwd=course.ROOT, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    samples = [json.loads(line) for line in run.stdout.splitlines()]
+    assert len(samples) == 24 and all(sum(s["scores"]) == FULL for s in samples)
+    settled = samples[3:]
+    first = settled[0]["fds"]
+    changed = [(i, {fd: (first.get(fd), s["fds"].get(fd)) for fd in first.keys() | s["fds"].keys()
+                    if first.get(fd) != s["fds"].get(fd)})
+               for i, s in enumerate(settled, 3) if s["counts"] != settled[0]["counts"]]
+    assert not changed, (f"(fds, threads, zygote fds, zygote threads): "
+                         f"{[s['counts'] for s in samples]}; descriptors that differ: {changed}")
 
 
 # A death is final only when it happens again ---------------------------------------------------
