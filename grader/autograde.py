@@ -50,6 +50,10 @@ class JudgingClient(NotebookClient):
     warmed = False
     deadline = math.inf  # time.monotonic() by which the whole notebook must be done
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.judged: set[int] = set()  # indices of the test cells the judge ran
+
     def cell_timeout(self, cell=None) -> int:
         """A cell's time limit: its own, or what is left of the notebook's budget."""
         return max(1, math.ceil(min(self.timeout, self.deadline - time.monotonic())))
@@ -63,12 +67,14 @@ class JudgingClient(NotebookClient):
         if not self.dead and time.monotonic() >= self.deadline:
             self.dead = f"the notebook used up its time budget ({self.budget:g} s)"
             await self.km.shutdown_kernel(now=True)
-        if utils.is_grade(cell):
+        if _is_test(cell):  # the instructor's test; an answer cell (even a graded one) is code
+            # of the student's, and runs only in the student's kernel, below.
             # Not asyncio.to_thread: it would copy this context, and with it jupyter_core's
             # record of this thread's running loop, into the worker.
             outputs = await asyncio.get_running_loop().run_in_executor(
                 JUDGE_THREAD, self._judge, cell.source, cell.get("id", str(cell_index)))
             cell.outputs = [nbformat.from_dict(o) for o in outputs]
+            self.judged.add(cell_index)
             return cell
         if self.dead:
             cell.outputs = []
@@ -261,8 +267,8 @@ class JudgedExecute(NbGraderPreprocessor):
                 client.record_death("between cells")
             finally:
                 self._release(client, km)
-            for cell in nb.cells:  # grade cells after a death were never reached
-                if utils.is_grade(cell) and cell.cell_type == "code" and not cell.outputs:
+            for index, cell in enumerate(nb.cells):  # test cells after a death were not reached
+                if _is_test(cell) and index not in client.judged:
                     cell.outputs = [
                         _error("KernelGone", f"not run: {client.dead or 'the kernel stopped'}")]
         return client
