@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import copy
 import math
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -49,6 +51,7 @@ class JudgingClient(NotebookClient):
     timed_out = False
     warmed = False
     deadline = math.inf  # time.monotonic() by which the whole notebook must be done
+    beside = Path(".")  # the folder of the assignment's files, the tests' working directory
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -150,7 +153,11 @@ class JudgingClient(NotebookClient):
                                              deadline=self.deadline)
         if self.dead:
             self.remote.gone = self.remote.gone or self.dead
-        outputs = judge.judge_cell(source, self.remote)
+        # A test opens the assignment's files (data.txt) where nbgrader put them: the grader's
+        # copy, which the student's kernel cannot change (never its scratch directory, where a
+        # student could leave a link to a file only the grader may read).
+        with contextlib.chdir(self.beside):
+            outputs = judge.judge_cell(source, self.remote)
         if self.remote.died:  # by itself, while the judge was calling into it
             self.dead = self.dead or self.remote.gone
             self.record_death(cell_id)
@@ -172,6 +179,19 @@ class JudgingClient(NotebookClient):
                     text=f"\n[output cut: more than {MAX_OUTPUT_CHARS} characters]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+def _copy_files(source: Path, target: Path) -> None:
+    """The assignment's files (not notebooks, not links) from `source` into `target`."""
+    if not source.is_dir():
+        return
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if path.is_symlink() or not path.is_file() or path.suffix == ".ipynb" or \
+                path.name == "timestamp.txt" or ".ipynb_checkpoints" in relative.parts:
+            continue
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / relative)
 
 
 def _kernel_log(km, limit: int = 4000) -> str:
@@ -229,12 +249,13 @@ class JudgedExecute(NbGraderPreprocessor):
         deaths at different cells are a grader error, never a score.
         """
         original = copy.deepcopy(nb)
-        first = self._run(nb)
+        beside = Path(resources.get("metadata", {}).get("path") or ".").resolve()
+        first = self._run(nb, beside)
         if first.died_at is None:
             return nb, resources
         self.log.warning("%s\nRunning the notebook again.", first.death)
         again = copy.deepcopy(original)
-        second = self._run(again)
+        second = self._run(again, beside)
         if second.died_at not in (None, first.died_at):
             raise GraderFault(f"the kernel died at different cells in two runs "
                               f"({first.died_at}, then {second.died_at}):\n"
@@ -245,9 +266,12 @@ class JudgedExecute(NbGraderPreprocessor):
         nb.cells = again.cells
         return nb, resources
 
-    def _run(self, nb) -> JudgingClient:
-        """Run every cell of `nb` (in place) in a new kernel, judging its grade cells."""
+    def _run(self, nb, beside: Path) -> JudgingClient:
+        """Run every cell of `nb` (in place) in a new kernel, judging its grade cells. The
+        kernel's folder gets a copy of the files in `beside` (nbgrader put the assignment's
+        data files there)."""
         with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
+            _copy_files(beside, Path(scratch))
             km = self._kernel_manager(Path(scratch))
             client = JudgingClient(
                 nb, km=km, timeout=self.timeout, allow_errors=True, interrupt_on_timeout=True,
@@ -258,7 +282,7 @@ class JudgedExecute(NbGraderPreprocessor):
                 error_on_timeout={"ename": "TimeoutError", "traceback": [],
                                   "evalue": f"this cell ran for more than {self.timeout} s"},
                 resources={"metadata": {"path": scratch}})
-            client.budget = self.notebook_budget
+            client.budget, client.beside = self.notebook_budget, beside
             client.deadline = time.monotonic() + self.notebook_budget
             client.timeout_func = client.cell_timeout
             try:

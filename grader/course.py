@@ -1,8 +1,10 @@
 """Where things are in the course, and the instructor's tasks on the whole course.
 
-The course root holds nbgrader_config.py. Each lab is one nbgrader assignment with one notebook:
+The course root holds nbgrader_config.py. Each lab is one nbgrader assignment:
 solutions/<lab>/<name>.ipynb is what the instructor writes, notebooks/<lab>/<name>.ipynb is what
-students get. Labs are named with a number first, so sorting them gives the teaching order.
+students get. Labs are named with a number first, so sorting them gives the teaching order. An
+assignment an instructor brings may have several notebooks (and data files beside them): each
+of its notebooks is a `Lab` of its own here, graded on its own, with the same `name`.
 """
 
 from __future__ import annotations
@@ -22,17 +24,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Lab:
+    """One notebook of an assignment: `name` is the assignment's (the folder's)."""
+
     name: str
     solution: Path
     student: Path
+    siblings: tuple[str, ...] = ()  # the file names of all the assignment's notebooks
+
+    @property
+    def unit(self) -> str:
+        """How the class's outcomes name it: the assignment, and the notebook if it has more."""
+        return self.name if len(self.siblings) <= 1 else f"{self.name}/{self.solution.stem}"
 
 
 def labs(root: Path = ROOT) -> list[Lab]:
-    """Every lab in teaching order."""
+    """Every notebook of every assignment, in teaching order."""
     found = []
-    for solution in sorted((root / "solutions").glob("*/*.ipynb")):
-        lab = solution.parent.name
-        found.append(Lab(lab, solution, root / "notebooks" / lab / solution.name))
+    for folder in sorted(p for p in (root / "solutions").iterdir()
+                         if p.is_dir() and not p.name.startswith(".")) \
+            if (root / "solutions").is_dir() else []:
+        names = tuple(sorted(p.name for p in folder.glob("*.ipynb")))
+        found.extend(Lab(folder.name, folder / name, root / "notebooks" / folder.name / name,
+                         names) for name in names)
     return found
 
 

@@ -46,12 +46,15 @@ FAULT = "grader error"  # the status of a submission the grader failed to grade
 
 @dataclass
 class Outcome:
+    """What grading one student's notebook of one assignment came to."""
+
     student: str
-    lab: str
+    lab: str  # the assignment
     score: float
     max_score: float
     status: str
     digest: str = ""
+    notebook: str = ""  # its file name (an assignment may have several notebooks)
 
     @property
     def is_fault(self) -> bool:
@@ -65,10 +68,15 @@ class Staged:
     lab: course.Lab
     notebook: nbformat.NotebookNode
     problems: list[str]
+    missing: bool = False  # one notebook of several not submitted: it scores 0, ungraded
 
     @property
     def digest(self) -> str:
         return hashlib.sha256(nbformat.writes(self.notebook).encode()).hexdigest()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.student, self.lab.name, self.lab.student.name
 
 
 def stage(folder: Path, lab: course.Lab) -> Staged:
@@ -79,15 +87,20 @@ def stage(folder: Path, lab: course.Lab) -> Staged:
     if links:  # a link could point at the solutions or a classmate's work: never followed
         problems.append(f"links ignored: {', '.join(links[:5])}")
     found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink())
-    extra = sorted(p.name for p in folder.iterdir() if p.name != expected and
+    released = {p.name for p in lab.student.parent.iterdir()} if lab.student.parent.is_dir() \
+        else set()  # the notebooks and the files released with them (data, images)
+    extra = sorted(p.name for p in folder.iterdir() if p.name not in released and
                    p.suffix != ".ipynb" and p.name != "timestamp.txt" and not p.is_symlink())
     if extra:
         problems.append(f"extra files ignored: {', '.join(extra[:5])}")
     if (folder / expected) in found:
         path = folder / expected
-    elif len(found) == 1:
+    elif len(found) == 1 and len(lab.siblings) <= 1:
         path = found[0]
         problems.append(f"graded {path.name} as {expected}")
+    elif len(lab.siblings) > 1:
+        problems.append(f"no {expected} submitted: it scores 0")
+        return Staged(folder.parent.name, lab, _blank(lab), problems, missing=True)
     elif found:
         problems.append(f"no {expected}, and {len(found)} other notebooks: graded as blank")
         return Staged(folder.parent.name, lab, _blank(lab), problems)
@@ -165,22 +178,24 @@ class Ledger:
 
     def __init__(self, path: Path):
         self.path = path
-        self.done: dict[tuple[str, str], Outcome] = {}
+        self.done: dict[tuple[str, str, str], Outcome] = {}
         if path.exists():
             for line in path.read_text().splitlines():
                 try:
                     outcome = Outcome(**json.loads(line))
                 except (ValueError, TypeError):
                     continue  # a line cut short by a kill: that submission is graded again
-                self.done[outcome.student, outcome.lab] = outcome
+                self.done[outcome.student, outcome.lab, outcome.notebook] = outcome
 
     def is_done(self, staged: Staged) -> bool:
-        previous = self.done.get((staged.student, staged.lab.name))
+        previous = self.done.get(staged.key)
+        if previous is None and len(staged.lab.siblings) <= 1:  # a line from before notebooks
+            previous = self.done.get((staged.student, staged.lab.name, ""))
         return previous is not None and previous.digest == staged.digest and \
             not previous.is_fault
 
     def record(self, outcome: Outcome) -> None:
-        self.done[outcome.student, outcome.lab] = outcome
+        self.done[outcome.student, outcome.lab, outcome.notebook] = outcome
         with self.path.open("a") as file:
             file.write(json.dumps(asdict(outcome)) + "\n")
             file.flush()
@@ -189,7 +204,9 @@ class Ledger:
 
 def submissions(root: Path) -> tuple[list[tuple[str, course.Lab, Path]], list[str]]:
     """(student, lab, folder) for every submission under submitted/, and what was skipped."""
-    labs = {lab.name: lab for lab in course.labs(root)}
+    labs: dict[str, list[course.Lab]] = {}
+    for lab in course.labs(root):
+        labs.setdefault(lab.name, []).append(lab)
     found, skipped = [], []
     submitted = root / "submitted"
     for student in sorted(p for p in submitted.iterdir() if p.is_dir()) if submitted.is_dir() \
@@ -201,7 +218,7 @@ def submissions(root: Path) -> tuple[list[tuple[str, course.Lab, Path]], list[st
             if folder.is_symlink():
                 skipped.append(f"{student.name}/{folder.name}: a link, ignored")
             elif folder.is_dir() and folder.name in labs:
-                found.append((student.name, labs[folder.name], folder))
+                found.extend((student.name, lab, folder) for lab in labs[folder.name])
             else:
                 skipped.append(f"{student.name}/{folder.name}: not a lab of this course, ignored")
     return found, skipped
@@ -266,7 +283,18 @@ def course_bundle(root: Path) -> parallel.Course:
              "gradebook.db": cells.read_bytes()}
     for lab in course.labs(root):
         files[f"notebooks/{lab.name}/{lab.student.name}"] = lab.student.read_bytes()
+        for path in _released_files(lab):  # where nbgrader's autograde copies them from
+            files[f"solutions/{lab.name}/{path.relative_to(lab.student.parent)}"] = \
+                path.read_bytes()
     return parallel.Course(files)
+
+
+def _released_files(lab: course.Lab) -> list[Path]:
+    """The files released beside an assignment's notebooks (data, images): a notebook that
+    opens one when graded finds it beside it, as in stock nbgrader."""
+    folder = lab.student.parent
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
+                  and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts)
 
 
 def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
@@ -278,7 +306,8 @@ def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
     if not graded.ok:
         log = _write_fault_log(root, staged, graded)
         return Outcome(staged.student, staged.lab.name, 0.0, _max_score(staged.lab),
-                       f"{FAULT}: {graded.error} (log: {log.relative_to(root)})", staged.digest)
+                       f"{FAULT}: {graded.error} (log: {log.relative_to(root)})", staged.digest,
+                       staged.lab.student.name)
     url, lab, nb_name = db_url(root), staged.lab.name, staged.lab.student.name
     timestamp = _timestamp(root, staged)
     with Gradebook(url) as gb:
@@ -298,13 +327,31 @@ def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
     if timestamp:
         (target / "timestamp.txt").write_text(timestamp)
     with Gradebook(url) as gb:
-        submission = gb.find_submission(lab, staged.student)
-        score, max_score = float(submission.score), float(submission.max_score)
+        submitted = gb.find_submission_notebook(Path(nb_name).stem, lab, staged.student)
+        score, max_score = float(submitted.score), float(submitted.max_score)
     events = _events(nb)
     status = "; ".join(staged.problems + events) or "ok"
     if events:  # a time-out or a kernel death: what the grader saw, for the instructor
         _write_log(root / "build" / "logs", staged, graded.log)
-    return Outcome(staged.student, lab, score, max_score, status, staged.digest)
+    return Outcome(staged.student, lab, score, max_score, status, staged.digest, nb_name)
+
+
+def save_missing(root: Path, staged: Staged) -> Outcome:
+    """A notebook missing from a submission of several: 0 for each of its grade cells, as
+    stock nbgrader records it (nothing is left for a person to grade)."""
+    from nbgrader.api import Gradebook
+
+    name, lab = staged.lab.student.name, staged.lab.name
+    with Gradebook(db_url(root)) as gb:
+        gb.update_or_create_student(staged.student)
+        gb.update_or_create_submission(lab, staged.student)
+        submitted = gb.find_submission_notebook(Path(name).stem, lab, staged.student)
+        for grade in submitted.grades:
+            grade.auto_score, grade.needs_manual_grade = 0, False
+        gb.db.commit()
+        max_score = float(submitted.max_score)
+    return Outcome(staged.student, lab, 0.0, max_score, "; ".join(staged.problems),
+                   staged.digest, name)
 
 
 def _write_fault_log(root: Path, staged: Staged, graded: parallel.Graded) -> Path:
@@ -315,8 +362,8 @@ def _write_fault_log(root: Path, staged: Staged, graded: parallel.Graded) -> Pat
 
 def _write_log(folder: Path, staged: Staged, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{staged.student}__{staged.lab.name}.log"
-    path.write_text(f"{staged.student}/{staged.lab.name}: {text}\n", encoding="utf-8",
+    path = folder / f"{staged.student}__{staged.lab.unit.replace('/', '__')}.log"
+    path.write_text(f"{staged.student}/{staged.lab.unit}: {text}\n", encoding="utf-8",
                     errors="replace")
     return path
 
@@ -369,12 +416,16 @@ def grade_class(root: Path = course.ROOT, *, sandbox: bool = True, force: bool =
     ledger = Ledger(root / "build" / "graded.jsonl")
     found, skipped = submissions(root)
     outcomes, todo = {}, {}
-    for student, lab, folder in found:
+    for _, lab, folder in found:
         staged = stage_safely(folder, lab)
         if not force and ledger.is_done(staged):
-            outcomes[student, lab.name] = ledger.done[student, lab.name]
+            outcomes[staged.key] = ledger.done.get(staged.key) or \
+                ledger.done[staged.student, lab.name, ""]
+        elif staged.missing:
+            outcomes[staged.key] = save_missing(root, staged)
+            ledger.record(outcomes[staged.key])
         else:
-            todo[student, lab.name] = staged
+            todo[staged.key] = staged
     if todo:
         tasks = [parallel.Task(s.student, s.lab.name, s.lab.student.name,
                                nbformat.writes(s.notebook), _timestamp(root, s))
@@ -383,16 +434,17 @@ def grade_class(root: Path = course.ROOT, *, sandbox: bool = True, force: bool =
         bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress)
         for graded in parallel.run(course_bundle(root), tasks, sandbox=sandbox,
                                    timeout=timeout, workers=workers, scheduler=scheduler):
-            outcome = save(root, todo[graded.student, graded.lab], graded, cfg)
+            key = graded.student, graded.lab, graded.notebook
+            outcome = save(root, todo[key], graded, cfg)
             if not outcome.is_fault:  # a grader error is tried again by the next run
                 ledger.record(outcome)
-            outcomes[graded.student, graded.lab] = outcome
+            outcomes[key] = outcome
             bar.update()
         bar.close()
     export(root)
     for line in skipped:
         print(line)
-    return [outcomes[student, lab.name] for student, lab, _ in found]
+    return [outcomes[student, lab.name, lab.student.name] for student, lab, _ in found]
 
 
 def export(root: Path) -> Path:
@@ -411,8 +463,9 @@ def report(outcomes: list[Outcome], root: Path = course.ROOT) -> str:
     lines = [f"{'lab':24} {'submissions':>11} {'mean':>7} {'median':>7} {'max':>5} "
              f"{'with errors':>11}"]
     by_lab: dict[str, list[Outcome]] = {}
+    names = _unit_names(outcomes)
     for outcome in outcomes:
-        by_lab.setdefault(outcome.lab, []).append(outcome)
+        by_lab.setdefault(names[id(outcome)], []).append(outcome)
     for lab, group in sorted(by_lab.items()):
         scores = [o.score for o in group if not o.is_fault] or [math.nan]
         errors = sum(o.status != "ok" for o in group)
@@ -424,14 +477,24 @@ def report(outcomes: list[Outcome], root: Path = course.ROOT) -> str:
     problems = [o for o in outcomes if o.status != "ok" and not o.is_fault]
     if problems:
         lines.append("\nsubmissions with something to know:")
-        lines.extend(f"  {o.student}/{o.lab}: {o.score:g}/{o.max_score:g}: {o.status}"
+        lines.extend(f"  {o.student}/{names[id(o)]}: {o.score:g}/{o.max_score:g}: {o.status}"
                      for o in problems)
     faults = [o for o in outcomes if o.is_fault]
     if faults:
         lines.append(f"\nNOT GRADED: the grader failed on {len(faults)} submission(s); run "
                      "`make grade` again to retry them (each has a log):")
-        lines.extend(f"  {o.student}/{o.lab}: {o.status}" for o in faults)
+        lines.extend(f"  {o.student}/{names[id(o)]}: {o.status}" for o in faults)
     return "\n".join(lines)
+
+
+def _unit_names(outcomes: list[Outcome]) -> dict[int, str]:
+    """Each outcome's name in the report: its assignment, and its notebook where the assignment
+    has several."""
+    notebooks_of: dict[str, set[str]] = {}
+    for o in outcomes:
+        notebooks_of.setdefault(o.lab, set()).add(o.notebook)
+    return {id(o): o.lab if len(notebooks_of[o.lab]) <= 1 else f"{o.lab}/{Path(o.notebook).stem}"
+            for o in outcomes}
 
 
 def _plot(by_lab: dict[str, list[Outcome]], path: Path) -> Path:

@@ -11,6 +11,7 @@ The references are computed here, and the checks compare here: the kernel never 
 
 from __future__ import annotations
 
+import ast
 import base64
 import builtins
 import contextlib
@@ -18,6 +19,7 @@ import inspect
 import io
 import json
 import math
+import operator
 import time
 import traceback
 import warnings
@@ -28,13 +30,21 @@ import torch
 import zmq
 
 from grader import checks
-from grader.kernel_side import Ref, parameter_names
+from grader.kernel_side import (
+    Handle,
+    assign,
+    delete,
+    global_names,
+    lookup,
+    next_item,
+    parameter_names,
+)
 
 DTYPES = {name: getattr(torch, name) for name in
           ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64",
            "uint8", "bool", "complex64", "complex128")}
 MAX_REPLY_BYTES = 8 * 2**20  # a message from the kernel (an answer is at most 4 MiB)
-MAX_DEPTH = 16  # nesting of an answer's JSON (the kernel side writes at most 8)
+MAX_DEPTH = 40  # nesting of an answer's JSON (the kernel side writes at most 8 containers)
 
 
 class StudentError(Exception):
@@ -68,6 +78,7 @@ class RemoteKernel:
     """
 
     grace = 10.0  # seconds an interrupted call has to stop before the kernel is ended
+    cell_deadline = math.inf  # time.monotonic() by which the judged cell must be done
 
     def __init__(self, km, timeout: float, kill, deadline: float = math.inf):
         self.timeout, self.kill, self.gone = timeout, kill, ""
@@ -76,11 +87,24 @@ class RemoteKernel:
         self.client = km.blocking_client()
         self._connect()
 
-    def call(self, target, args: tuple):
+    def call(self, target, args: tuple = (), kwargs: dict | None = None):
+        """target(*args, **kwargs) in the student's kernel; its result as a value or a handle."""
         if self.gone:
             raise KernelGone(self.gone)
+        if time.monotonic() >= min(self.deadline, self.cell_deadline):
+            # a test looping over a student's endless generator, say
+            raise _error({"type": "TimeoutError", "builtin": "TimeoutError",
+                          "message": f"the test ran for more than {self.timeout:g} s"})
+        answer = read_answer(self._exchange(_pickle((target, tuple(args), kwargs or {}))))
+        for message in answer.get("warnings", [])[:5]:
+            warnings.warn(str(message), stacklevel=2)
+        if "error" in answer:
+            raise _error(answer["error"])
+        return decode(answer.get("ok"), self)
+
+    def _exchange(self, request: str) -> dict:
+        """Send one call to the kernel; its reply, within the time limit."""
         try:  # nothing here depends on the student: a failure is the grader's
-            request = base64.b64encode(cloudpickle.dumps((target, args))).decode()
             code = ("__grader_answer__ = __import__('grader.kernel_side', fromlist=['call'])"
                     f".call({request!r}, globals())")
             msg_id = self.client.execute(code, silent=True, store_history=False,
@@ -93,12 +117,7 @@ class RemoteKernel:
         if timed_out:
             raise _error({"type": "TimeoutError",
                           "message": f"it did not finish within {self.timeout:g} s"})
-        answer = read_answer(reply)
-        for message in answer.get("warnings", [])[:5]:
-            warnings.warn(str(message), stacklevel=2)
-        if "error" in answer:
-            raise _error(answer["error"])
-        return decode(answer.get("ok"))
+        return reply
 
     def _connect(self) -> None:
         """Start the client's channels with a cap on every message from the kernel: ZeroMQ
@@ -115,7 +134,7 @@ class RemoteKernel:
         for attempt in ("wait", "interrupted"):
             deadline = time.monotonic() + (self.timeout if attempt == "wait" else self.grace)
             if attempt == "wait":
-                deadline = min(deadline, self.deadline)
+                deadline = min(deadline, self.deadline, self.cell_deadline + self.grace)
             try:
                 while True:
                     left = deadline - time.monotonic()
@@ -165,42 +184,129 @@ def _depth(value) -> int:
     return 0
 
 
-class RemoteRef:
-    """A name in the student's namespace, seen from the judge. Calling it calls it there."""
+def _pickle(value) -> str:
+    """A request for the kernel. The student's objects in it (RemoteObjects, anywhere: in a
+    list, in a lambda's closure) go as their handles, and become the objects there."""
 
-    def __init__(self, kernel: RemoteKernel, path: str):
-        self._kernel, self._path = kernel, path
+    class Pickler(cloudpickle.CloudPickler):
+        def persistent_id(self, obj):
+            return object.__getattribute__(obj, "_target") if isinstance(obj, RemoteObject) \
+                else None
+
+    buffer = io.BytesIO()
+    try:
+        Pickler(buffer).dump(value)
+    except Exception as error:
+        raise GraderFault(f"the judge could not send a call: {type(error).__name__}: "
+                          f"{error}") from error
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _remote(operation, reflected: bool = False):
+    """A special method of RemoteObject that runs `operation` in the student's kernel."""
+    def method(self, *args):
+        operands = (*args, self) if reflected else (self, *args)
+        return self._kernel.call(operation, operands)
+    method.__name__ = getattr(operation, "__name__", "operation")
+    return method
+
+
+class RemoteObject:
+    """One of the student's objects, seen from the judge: a function, a class, an instance of
+    it, a generator, a module of theirs. Whatever a test does with it (call it, read or set an
+    attribute, index it, compare it, iterate over it, ask its length) is done to the object in
+    the student's kernel, and what comes back is a value again, or another RemoteObject."""
+
+    __slots__ = ("_kernel", "_target", "_type")
+
+    def __init__(self, kernel: RemoteKernel, target, type_name: str = "object"):
+        object.__setattr__(self, "_kernel", kernel)
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_type", type_name)
 
     def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return RemoteRef(self._kernel, f"{self._path}.{name}")
+        if name.startswith("__") and name not in ("__name__", "__qualname__"):
+            raise AttributeError(name)  # protocols the judge's own code probes (copy, numpy)
+        return self._kernel.call(getattr, (self, name))
 
-    def __call__(self, *args):
-        return self._kernel.call(Ref(self._path), tuple(_to_refs(a) for a in args))
+    def __setattr__(self, name: str, value):
+        self._kernel.call(setattr, (self, name, value))
+
+    def __delattr__(self, name: str):
+        self._kernel.call(delattr, (self, name))
+
+    def __call__(self, *args, **kwargs):
+        return self._kernel.call(self, args, kwargs)
+
+    def __iter__(self):
+        iterator = self._kernel.call(iter, (self,))
+        return iterator if isinstance(iterator, RemoteObject) else builtins.iter(iterator)
+
+    def __next__(self):
+        more, item = self._kernel.call(next_item, (self,))
+        if not more:
+            raise StopIteration
+        return item
+
+    def __instancecheck__(self, obj) -> bool:
+        return bool(self._kernel.call(isinstance, (obj, self)))
+
+    def __subclasscheck__(self, cls) -> bool:
+        return bool(self._kernel.call(issubclass, (cls, self)))
 
     @property
     def __signature__(self) -> inspect.Signature:
         """The student's parameter names, for messages like 'not right at x = 2.0'."""
-        names = self._kernel.call(parameter_names, (Ref(self._path),))
+        names = self._kernel.call(parameter_names, (self,))
         return inspect.Signature([inspect.Parameter(str(n), inspect.Parameter.POSITIONAL_ONLY)
                                   for n in (names or ())])
 
     def __repr__(self):
-        return f"<the student's {self._path}>"
+        try:
+            text = self._kernel.call(repr, (self,))
+        except StudentError:
+            text = None
+        return text[:500] if isinstance(text, str) else f"<the student's {self._type}>"
+
+    def __str__(self):
+        text = self._kernel.call(str, (self,))
+        return text if isinstance(text, str) else repr(self)
+
+    def __dir__(self):
+        names = self._kernel.call(dir, (self,))
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
-def _to_refs(arg):
-    if isinstance(arg, RemoteRef):
-        return Ref(arg._path)
-    if isinstance(arg, tuple):
-        return tuple(_to_refs(a) for a in arg)
-    return arg
+def _operations() -> None:
+    """RemoteObject's operators: each is done in the student's kernel (the reflected ones, like
+    `2 * obj`, with the operands the other way round)."""
+    for name, operation in {
+        "__eq__": operator.eq, "__ne__": operator.ne, "__lt__": operator.lt,
+        "__le__": operator.le, "__gt__": operator.gt, "__ge__": operator.ge,
+        "__hash__": hash, "__bool__": bool, "__len__": len, "__contains__": operator.contains,
+        "__getitem__": operator.getitem, "__setitem__": operator.setitem,
+        "__delitem__": operator.delitem, "__float__": float, "__int__": int,
+        "__index__": operator.index, "__complex__": complex, "__neg__": operator.neg,
+        "__pos__": operator.pos, "__abs__": abs, "__invert__": operator.invert,
+        "__add__": operator.add, "__sub__": operator.sub, "__mul__": operator.mul,
+        "__truediv__": operator.truediv, "__floordiv__": operator.floordiv,
+        "__mod__": operator.mod, "__pow__": operator.pow, "__matmul__": operator.matmul,
+        "__and__": operator.and_, "__or__": operator.or_, "__xor__": operator.xor,
+        "__lshift__": operator.lshift, "__rshift__": operator.rshift,
+    }.items():
+        setattr(RemoteObject, name, _remote(operation))
+    for name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and",
+                 "or", "xor"):
+        setattr(RemoteObject, f"__r{name}__", _remote(getattr(operator, f"{name}_", None) or
+                                                      getattr(operator, name), reflected=True))
+
+
+_operations()
 
 
 def run_in_student_kernel(kernel: RemoteKernel, fn, args: tuple):
     """For checks.in_student_kernel: run a test helper next to the student's code."""
-    return kernel.call(fn, tuple(_to_refs(a) for a in args))
+    return kernel.call(fn, args)
 
 
 # Modules that test cells may use without importing them (the labs import them at the top):
@@ -209,59 +315,170 @@ TRUSTED_NAMES = {"torch": torch, "math": math}
 
 
 class StudentNamespace(dict):
-    """Globals for a test cell: a name the cell does not define is the student's."""
+    """Globals for a test cell, which sees the student's names as stock nbgrader's tests do.
+
+    A name the cell has not defined itself is read from the student's kernel, each time (a
+    student's function may change it). A test that deletes one of the student's names deletes
+    it there (to see that one function uses another), and one that gives a student's name back
+    one of the student's objects sets it there (to restore it). A test's own values stay here,
+    even under a name the student uses: nothing a test computes reaches the student's code
+    through a name, and nothing it keeps comes back from the kernel. (Stock nbgrader's tests
+    run in the student's kernel, where a test could also give a student's name a value of its
+    own, a mock function say; here the student's code does not see it.)
+    """
 
     def __init__(self, kernel: RemoteKernel):
         super().__init__(__builtins__=builtins, __name__="__grade_cell__", **TRUSTED_NAMES)
         self.kernel = kernel
+        self._students: set | None = None
 
     def __missing__(self, name: str):
         if hasattr(builtins, name):
             raise KeyError(name)  # Python then looks in builtins
-        return RemoteRef(self.kernel, name)
+        try:
+            return self.kernel.call(lookup, (name,))
+        except NameError:
+            raise KeyError(name) from None
+
+    def __setitem__(self, name: str, value):
+        if isinstance(value, RemoteObject) and self._is_students(name):
+            self.kernel.call(assign, (name, value))
+        super().__setitem__(name, value)
+
+    def __delitem__(self, name: str):
+        if self._is_students(name):
+            self.kernel.call(delete, (name,))  # still the student's name, to restore
+            super().pop(name, None)
+        else:
+            super().__delitem__(name)
+
+    def _is_students(self, name: str) -> bool:
+        if name.startswith("__"):
+            return False
+        if self._students is None:
+            names = self.kernel.call(global_names)
+            self._students = {n for n in names if isinstance(n, str)} \
+                if isinstance(names, list) else set()
+        return name in self._students
 
 
-def decode(data):
-    """The student's answer, rebuilt from data as plain Python and torch objects."""
-    if not isinstance(data, dict):
-        return _opaque("unreadable", repr(data)[:80])
-    kind = data.get("t")
+def decode(data, kernel: RemoteKernel | None = None, depth: int = 0):
+    """The student's answer, rebuilt from data as plain Python, NumPy and torch objects, each
+    of exactly the type the kernel says (and RemoteObjects for handles). The data is read
+    strictly: anything malformed makes the whole answer unreadable."""
+    if not isinstance(data, dict) or depth > MAX_DEPTH:
+        raise _unreadable()
+    kind, value = data.get("t"), data.get("v")
     if kind == "none":
         return None
-    if kind == "number" and isinstance(data.get("v"), (int, float)):
-        return float(data["v"])
-    if kind == "tensor":
-        return _tensor(data)
-    if kind == "seq" and isinstance(data.get("items"), list):
-        return tuple(decode(item) for item in data["items"][:16])
-    if kind == "other" and data.get("type") == "bool":
-        return data.get("repr") == "True"
-    return _opaque(str(data.get("type", "unknown")), str(data.get("repr", "")))
+    if kind in SCALARS and type(value) in SCALARS[kind][1]:
+        return SCALARS[kind][0](value)
+    if kind == "complex" and isinstance(value, list) and len(value) == 2 and \
+            all(type(v) in (int, float) for v in value):
+        return complex(*value)
+    if kind == "bytes" and isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            raise _unreadable() from None
+    if kind in ("tensor", "ndarray", "npscalar"):
+        return _array(kind, data)
+    if kind == "module" and isinstance(data.get("name"), str) and type(data.get("h")) is int:
+        module = _module(data["name"])
+        if module is None and kernel is None:
+            raise _unreadable()
+        return module or RemoteObject(kernel, Handle(data["h"]), "module")
+    if kind in CONTAINERS and isinstance(data.get("items"), list):
+        # a set's items are values only: hashing a handle would call into the kernel
+        inner = None if kind in ("set", "frozenset") else kernel
+        items = [decode(item, inner, depth + 1) for item in data["items"]]
+        try:
+            return CONTAINERS[kind](items)
+        except TypeError:  # a set of unhashable things
+            raise _unreadable() from None
+    if kind == "dict" and isinstance(data.get("items"), list) and \
+            all(isinstance(p, list) and len(p) == 2 for p in data["items"]):
+        try:
+            return {decode(k, None, depth + 1): decode(v, kernel, depth + 1)
+                    for k, v in data["items"]}
+        except TypeError:  # an unhashable key
+            raise _unreadable() from None
+    if kind == "handle" and type(data.get("h")) is int and kernel is not None:
+        return RemoteObject(kernel, Handle(data["h"]), str(data.get("type", "object"))[:80])
+    raise _unreadable()
 
 
-def _tensor(data: dict):
-    dtype, shape, values = DTYPES.get(data.get("dtype")), data.get("shape"), data.get("v")
-    if dtype is None or not isinstance(shape, list) or not isinstance(values, list) or \
-            not all(isinstance(n, int) and n >= 0 for n in shape) or \
+SCALARS = {"bool": (bool, (bool,)), "int": (int, (int,)), "float": (float, (float, int)),
+           "str": (str, (str,))}
+CONTAINERS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
+
+
+def _unreadable() -> StudentError:
+    return StudentError("the kernel's answer could not be read")
+
+
+def _array(kind: str, data: dict):
+    """A tensor or NumPy value, checked for a known dtype, a shape that fits the values, and
+    numbers only."""
+    shape, values = data.get("shape", []), data.get("v")
+    values = [values] if kind == "npscalar" else values
+    if not isinstance(shape, list) or not isinstance(values, list) or \
+            not all(type(n) is int and n >= 0 for n in shape) or \
             math.prod(shape) != len(values) or \
-            not all(isinstance(v, (int, float)) for v in values):
-        return _opaque("tensor", "a tensor that could not be read")
-    return torch.tensor(values, dtype=torch.float64).reshape(shape).to(dtype)
+            not all(type(v) in (int, float, bool) for v in values):
+        raise _unreadable()
+    if kind == "tensor":
+        dtype = DTYPES.get(data.get("dtype"))
+        if dtype is None:
+            raise _unreadable()
+        tensor = torch.tensor(values, dtype=dtype).reshape(shape)
+        return tensor.requires_grad_(True) if data.get("requires_grad") is True and \
+            tensor.is_floating_point() else tensor
+    import numpy
+
+    try:
+        dtype = numpy.dtype(str(data.get("dtype")))
+    except TypeError:
+        raise _unreadable() from None
+    if dtype.kind not in "biuf":
+        raise _unreadable()
+    array = numpy.array(values, dtype=dtype).reshape(shape)
+    return array[()] if kind == "npscalar" else array
 
 
-def _opaque(type_name: str, text: str):
-    """An object that is not a number or a tensor: only its type name and repr come back."""
-    cls = type(type_name.strip() or "object", (), {"__repr__": lambda self: text[:80]})
-    return cls()
+def _module(name: str):
+    """The grader's own copy of a module the student's namespace holds, when the grader has
+    imported it too (the student's `np` is then the real NumPy, whatever they did to theirs);
+    None for any other (it is then the student's, used at a distance). The grader never
+    imports a module because the kernel named it."""
+    import sys
+
+    return sys.modules.get(name)
+
+
+# Errors the student's code may raise that the judge must not raise as they are: they would end
+# the judge's thread or its iteration instead of failing the test.
+NOT_RAISED_AS_IS = {"SystemExit", "KeyboardInterrupt", "GeneratorExit", "StopIteration",
+                    "StopAsyncIteration", "BaseException", "BaseExceptionGroup"}
 
 
 def _error(data) -> BaseException:
+    """The student's error, as an exception of the same built-in class (a test's `except
+    ValueError:` catches the student's ValueError), named as the student's class was."""
     data = data if isinstance(data, dict) else {}
     if data.get("not_implemented"):
         return StudentNotImplemented(str(data.get("function", "")))
-    name = str(data.get("type", "Error"))
-    error = type(name if name.isidentifier() else "Error", (StudentError,), {})(
-        str(data.get("message", "")))
+    name, builtin = str(data.get("type", "Error")), str(data.get("builtin", ""))
+    base = getattr(builtins, builtin, None)
+    bases = (StudentError,)
+    if isinstance(base, type) and issubclass(base, Exception) and base is not Exception and \
+            builtin not in NOT_RAISED_AS_IS:
+        bases = (base, StudentError)
+    try:
+        cls = type(name if name.isidentifier() else "Error", bases, {})
+    except TypeError:  # a built-in class that cannot be mixed in
+        cls = type(name if name.isidentifier() else "Error", (StudentError,), {})
+    error = cls(str(data.get("message", "")))
     error.function = str(data.get("function", ""))
     return error
 
@@ -269,26 +486,50 @@ def _error(data) -> BaseException:
 def judge_cell(source: str, kernel: RemoteKernel) -> list[dict]:
     """Run a grade cell's trusted source against the student's kernel; return its outputs.
 
-    The outputs are what nbgrader scores: a printed line per passing check, and an error output
-    if any check failed (nbgrader gives a grade cell with an error no points).
+    The outputs are what nbgrader scores: what the cell printed, the value of its last line if
+    that is an expression (as IPython shows it: nbgrader reads a number there as partial
+    credit), and an error output if the cell raised (nbgrader then gives it no points).
     """
-    stdout = io.StringIO()
+    stdout, result = io.StringIO(), None
     checks.RESULTS.clear()
+    body, last = _split_last_expression(source)
+    # A test cell may take as long as any cell (nbgrader's tests run as cells), its calls into
+    # the kernel and its own work together.
+    kernel.cell_deadline = time.monotonic() + kernel.timeout
     try:
         with contextlib.redirect_stdout(stdout), checks.remote_kernel(kernel):
-            exec(compile(source, "<test cell>", "exec"), StudentNamespace(kernel))
+            namespace = StudentNamespace(kernel)
+            exec(body, namespace)
+            if last is not None:
+                value = eval(last, namespace)
+                result = None if value is None else repr(value)
         error = None
     except (GraderFault, SyntaxError):  # ours (a test cell that does not compile, say): loud
         raise
     except Exception as caught:
         error = caught
+    finally:
+        kernel.cell_deadline = math.inf
     outputs = []
     if stdout.getvalue():
         outputs.append({"output_type": "stream", "name": "stdout", "text": stdout.getvalue()})
+    if result is not None and error is None:
+        outputs.append({"output_type": "execute_result", "execution_count": None,
+                        "metadata": {}, "data": {"text/plain": result}})
     if error is not None:
         outputs.append({"output_type": "error", "ename": type(error).__name__,
                         "evalue": str(error), "traceback": _traceback(error)})
     return outputs
+
+
+def _split_last_expression(source: str):
+    """The cell's code, compiled: all but a last expression statement, and that expression
+    (None if the cell does not end with one)."""
+    tree = ast.parse(source, "<test cell>")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = compile(ast.Expression(tree.body.pop().value), "<test cell>", "eval")
+    return compile(tree, "<test cell>", "exec"), last
 
 
 def _traceback(error: Exception) -> list[str]:

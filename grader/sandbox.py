@@ -164,6 +164,8 @@ def kernel_environment(scratch: Path, limits: Limits) -> dict[str, str]:
         "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
         # a kernel that crashes (SIGSEGV, SIGABRT...) says where in its log, for the grader's
         "PYTHONFAULTHANDLER": "1",
+        # as stock nbgrader sets it, so that a notebook can tell grading from a student's run
+        "NBGRADER_EXECUTION": "autograde",
     }
 
 

@@ -32,7 +32,7 @@ def test_the_answer_is_shown_by_ipython_as_its_json():
     "'{\"ok\": {\"t\": \"none\"}}'",  # a Python literal (what the judge used to eval)
     "[1, 2]",  # JSON, but not an object
     '{"ok": ' + "[" * 5000 + "]" * 5000 + "}",  # deeper than the decoder goes
-    '{"ok": ' + "[" * 20 + "]" * 20 + "}",  # deeper than any answer
+    '{"ok": ' + "[" * (judge.MAX_DEPTH + 1) + "]" * (judge.MAX_DEPTH + 1) + "}",  # too deep
     "{'ok': 1}",
     "",
     None,
@@ -51,11 +51,7 @@ def test_an_answer_over_the_cap_is_refused_before_decoding():
 
 def test_the_kernel_side_refuses_to_send_a_too_large_answer(monkeypatch):
     monkeypatch.setattr(kernel_side, "MAX_ANSWER_BYTES", 1000)
-    import base64
-
-    import cloudpickle
-
-    request = base64.b64encode(cloudpickle.dumps((kernel_side.Ref("f"), ()))).decode()
+    request = judge._pickle((kernel_side.Ref("f"), (), {}))
     answer = json.loads(repr(kernel_side.call(request, {"f": lambda: torch.zeros(300)})))
     assert answer["error"]["message"] == "the answer is too large to check"
 

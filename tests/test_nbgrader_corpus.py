@@ -1,0 +1,119 @@
+"""nbgrader's own autograde tests, graded by our grader: the scores stock `nbgrader autograde`
+gets for them (asserted in nbgrader's tests/apps/test_nbgrader_autograde.py) are ours too.
+
+The notebooks are nbgrader's, unchanged (tests/nbgrader_files/, with their origin and licence).
+Their tests are plain `assert`s on a student's lists, a `try/except ValueError`, and a test that
+deletes a student's function and restores it: what a judge outside the kernel must pass through.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader import course, grading, sandbox
+
+FILES = Path(__file__).parent / "nbgrader_files"
+
+
+def make_course(root: Path, sources: dict[str, str], submissions: dict[str, dict[str, str]],
+                config: str = "") -> None:
+    """Our course set-up around nbgrader's files, as nbgrader's tests set theirs up: assignment
+    ps1 holds `sources` ({file name in ps1: file in nbgrader_files}), released by nbgrader;
+    each student submits {file name: file in nbgrader_files, or "release" for the released
+    notebook itself}. `config` is added to nbgrader_config.py."""
+    shutil.copy(course.ROOT / "nbgrader_config.py", root)
+    with (root / "nbgrader_config.py").open("a") as file:
+        file.write(config)
+    (root / "solutions" / "ps1").mkdir(parents=True)
+    for name, source in sources.items():
+        shutil.copy(FILES / source, root / "solutions" / "ps1" / name)
+    (root / "build").mkdir()
+    course.generate_student_versions(root / "notebooks", f"sqlite:///{root}/build/release.db",
+                                     root)
+    for student, files in submissions.items():
+        folder = root / "submitted" / student / "ps1"
+        folder.mkdir(parents=True)
+        for name, source in files.items():
+            released = root / "notebooks" / "ps1" / name
+            shutil.copy(released if source == "release" else FILES / source, folder / name)
+
+
+def outcomes(root: Path) -> list[grading.Outcome]:
+    return grading.grade_class(root, sandbox=True, progress=False, workers=0)
+
+
+def scores(root: Path) -> dict[str, tuple[float, float]]:
+    """Each student's (score, max score); every submission must have been graded."""
+    graded = outcomes(root)
+    assert all(o.status == "ok" for o in graded), graded
+    return {o.student: (o.score, o.max_score) for o in graded}
+
+
+@pytest.fixture(autouse=True)
+def the_sandbox_works():
+    if sandbox.sandbox_problem():
+        pytest.fail(sandbox.sandbox_problem(), pytrace=False)
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_showtraceback_exploit_and_grade(tmp_path):
+    """nbgrader's test_grade and test_showtraceback_exploit: the unchanged notebook scores 1 of
+    7, the answered one 2, and the two that hide errors by patching IPython 1 each."""
+    make_course(tmp_path, {"p1.ipynb": "submitted-unchanged.ipynb"}, {
+        student: {"p1.ipynb": f"{name}.ipynb"} for student, name in (
+            ("foo", "submitted-unchanged"), ("bar", "submitted-changed"),
+            ("spam", "submitted-cheat-attempt"), ("eggs", "submitted-cheat-attempt-alternative"))})
+    assert scores(tmp_path) == {"foo": (1, 7), "bar": (2, 7), "spam": (1, 7), "eggs": (1, 7)}
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_hidden_tests_single_notebook(tmp_path):
+    """Answers that pass the visible tests and fail the hidden ones: 1.5 of 3."""
+    make_course(tmp_path, {"p1.ipynb": "test-hidden-tests.ipynb"}, {"foo": {"p1.ipynb": "release"}},
+                config='\nc.ClearSolutions.code_stub = dict(python="# YOUR CODE HERE")\n')
+    assert "BEGIN HIDDEN TESTS" not in \
+        (tmp_path / "notebooks" / "ps1" / "p1.ipynb").read_text(encoding="utf-8")
+    assert scores(tmp_path) == {"foo": (1.5, 3)}
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_grade_with_validating_envvar(tmp_path):
+    """A test that fails when NBGRADER_EXECUTION is set, as nbgrader sets it when grading."""
+    make_course(tmp_path, {"p1.ipynb": "validating-environment-variable.ipynb"},
+                {"foo": {"p1.ipynb": "validating-environment-variable.ipynb"}})
+    assert scores(tmp_path) == {"foo": (0, 1)}
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_a_notebook_opens_a_file_released_beside_it(tmp_path):
+    """nbgrader's open_relative_file reads data.txt beside it: 10 of 10, and the released
+    data file in the submission is no "extra file"."""
+    make_course(tmp_path, {"p1.ipynb": "open_relative_file.ipynb", "data.txt": "data.txt"},
+                {"foo": {"p1.ipynb": "open_relative_file.ipynb", "data.txt": "data.txt"}})
+    assert (tmp_path / "notebooks" / "ps1" / "data.txt").is_file()
+    assert scores(tmp_path) == {"foo": (10, 10)}
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_every_notebook_of_an_assignment_is_graded_and_a_missing_one_scores_zero(tmp_path):
+    """nbgrader's test_grade_missing_notebook: ps1 has p1 and p2; foo submits only p1."""
+    make_course(tmp_path, {"p1.ipynb": "submitted-unchanged.ipynb",
+                           "p2.ipynb": "submitted-unchanged.ipynb"},
+                {"foo": {"p1.ipynb": "submitted-changed.ipynb"},
+                 "bar": {"p1.ipynb": "submitted-changed.ipynb",
+                         "p2.ipynb": "submitted-changed.ipynb"}})
+    graded = {(o.student, o.notebook): (o.score, o.max_score, o.status) for o in outcomes(tmp_path)}
+    assert graded == {("foo", "p1.ipynb"): (2, 7, "ok"),
+                      ("foo", "p2.ipynb"): (0, 7, "no p2.ipynb submitted: it scores 0"),
+                      ("bar", "p1.ipynb"): (2, 7, "ok"), ("bar", "p2.ipynb"): (2, 7, "ok")}
+    rows = list(csv.DictReader((tmp_path / "grades.csv").open()))
+    assert {(r["student_id"], float(r["score"])) for r in rows} >= {("foo", 2.0), ("bar", 4.0)}
