@@ -1,4 +1,4 @@
-# One target per user task. The first two are all a newcomer needs:
+# One target per user task (`make help` lists them). The first two are all a newcomer needs:
 #   make lab      open the labs in JupyterLab (sets up .venv first if it is missing)
 #   make test     re-run every notebook and every test (what CI runs)
 #   make test-fast  the fast tier, while you work (under two minutes, no root needed)
@@ -13,6 +13,7 @@
 #   make lock     refresh requirements.lock (every package's version) after changing a pin
 #   make bench    time grading a generated class, stock nbgrader against ours, and compare scores;
 #                 time the students' checks
+#   make help     this list
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -20,12 +21,21 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 
-.PHONY: lab test test-fast lock release validate lint env clean system-tools grade collect feedback export bench
+.PHONY: help lab test test-fast lock release validate lint env clean system-tools grade collect feedback export bench
+
+# The course's own labs (01_derivatives, ...): nbval re-runs them and ruff lints them. An
+# assignment an instructor brings (solutions/ps1, say) is released and graded like them, but is
+# not held to the course's rules.
+COURSE_SOLUTIONS := $(wildcard solutions/[0-9][0-9]_*)
+COURSE_NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*)
 
 # JupyterLab on this machine only (127.0.0.1), opened on the student labs. Jupyter refuses to run
 # as root (containers often do) unless told to.
 LAB_ARGS ?=
 ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+help:
+	@sed -n 's/^#   make /make /p; s/^#                 /                /p' Makefile
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
@@ -33,7 +43,7 @@ lab: $(STAMP)
 
 # nbval re-runs every solution and compares its saved outputs; tests/ checks everything else.
 test: $(STAMP) system-tools lint
-	$(BIN)/python -m pytest $(NBVAL) tests solutions
+	$(BIN)/python -m pytest $(NBVAL) tests $(COURSE_SOLUTIONS)
 
 # The fast tier, while you work: everything that needs no kernel sandbox, no browser and no
 # class to grade, in under two minutes, as any user (tests that need root skip, with why).
@@ -73,7 +83,7 @@ bench: $(STAMP) system-tools
 	$(BIN)/python bench/grading.py $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check grader tests bench nbgrader_config.py solutions notebooks
+	$(BIN)/ruff check grader tests bench nbgrader_config.py $(COURSE_SOLUTIONS) $(COURSE_NOTEBOOKS)
 
 env: $(STAMP)
 

@@ -41,7 +41,7 @@ def validate(args) -> int:
             good = (failed == 0) if want_pass else (passed == 0)
             ok &= good
             verdict = "ok" if good else "WRONG"
-            print(f"{verdict:5}  {kind:8}  {lab.name:24}  "
+            print(f"{verdict:5}  {kind:8}  {lab.unit:24}  "
                   f"graded cells passing: {passed}/{passed + failed}")
     return 0 if ok else 1
 

@@ -10,6 +10,7 @@ of its notebooks is a `Lab` of its own here, graded on its own, with the same `n
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ class Lab:
     siblings: tuple[str, ...] = ()  # the file names of all the assignment's notebooks
 
     @property
+    def is_course_lab(self) -> bool:
+        """One of the course's own labs (a folder named like 01_derivatives), to which the
+        course's rules apply (objectives, times, three graded exercises, a clean run); an
+        assignment an instructor brings (ps1, say) is graded the same way, without them."""
+        return re.fullmatch(r"[0-9]{2}_[a-z0-9_]+", self.name) is not None
+
+    @property
     def unit(self) -> str:
         """How the class's outcomes name it: the assignment, and the notebook if it has more."""
         return self.name if len(self.siblings) <= 1 else f"{self.name}/{self.solution.stem}"
@@ -49,9 +57,18 @@ def labs(root: Path = ROOT) -> list[Lab]:
     return found
 
 
+def course_labs(root: Path = ROOT) -> list[Lab]:
+    """The course's own labs, in teaching order (not the assignments an instructor brought)."""
+    return [lab for lab in labs(root) if lab.is_course_lab]
+
+
 def refresh_solution(lab: Lab) -> None:
-    """Run a solution notebook top to bottom and save it with fresh, normalized outputs."""
-    nb = notebooks.execute(notebooks.read(lab.solution), cwd=lab.solution.parent)
+    """Run a solution notebook top to bottom and save it with fresh, normalized outputs.
+
+    A course lab must run without an error (except in cells tagged raises-exception); an
+    assignment brought from elsewhere may have cells that raise (nbgrader's own examples do)."""
+    nb = notebooks.execute(notebooks.read(lab.solution), cwd=lab.solution.parent,
+                           allow_errors=not lab.is_course_lab)
     notebooks.write(notebooks.normalize(nb), lab.solution)
 
 

@@ -231,6 +231,7 @@ def config(root: Path, sandbox: bool, timeout: int | None = None,
     from traitlets.config.loader import PyFileConfigLoader
 
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    cfg.merge(Config({"JudgedExecute": _instructors_timeout(cfg)}))
     cfg.merge(Config({
         "CourseDirectory": {"root": str(root),
                             "submitted_directory": str(submitted or root / "submitted")},
@@ -241,6 +242,21 @@ def config(root: Path, sandbox: bool, timeout: int | None = None,
         "DropForeignMetadata": {"course_root": str(root)},
     }))
     return cfg
+
+
+def _instructors_timeout(cfg) -> dict:
+    """nbgrader's cell time limit, where the course's configuration sets one: JudgedExecute
+    takes the place of nbgrader's Execute, so `c.Execute.timeout` (or ExecutePreprocessor's)
+    is the limit of a cell and of a judged test. None (no limit) leaves the notebook's budget
+    as the only one."""
+    for section in ("ExecutePreprocessor", "Execute"):
+        if section in cfg and "timeout" in cfg[section]:
+            value = cfg[section]["timeout"]
+            if value is None or value <= 0:
+                budget = cfg.get("JudgedExecute", {}).get("notebook_budget", 300)
+                return {"timeout": int(budget)}
+            return {"timeout": int(math.ceil(value))}
+    return {}
 
 
 def db_url(root: Path) -> str:

@@ -53,7 +53,7 @@ def scores(root: Path) -> dict[str, tuple[float, float]]:
     return {o.student: (o.score, o.max_score) for o in graded}
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def the_sandbox_works():
     if sandbox.sandbox_problem():
         pytest.fail(sandbox.sandbox_problem(), pytrace=False)
@@ -61,6 +61,7 @@ def the_sandbox_works():
 
 @pytest.mark.root
 @pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
 def test_showtraceback_exploit_and_grade(tmp_path):
     """nbgrader's test_grade and test_showtraceback_exploit: the unchanged notebook scores 1 of
     7, the answered one 2, and the two that hide errors by patching IPython 1 each."""
@@ -73,6 +74,7 @@ def test_showtraceback_exploit_and_grade(tmp_path):
 
 @pytest.mark.root
 @pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
 def test_hidden_tests_single_notebook(tmp_path):
     """Answers that pass the visible tests and fail the hidden ones: 1.5 of 3."""
     make_course(tmp_path, {"p1.ipynb": "test-hidden-tests.ipynb"}, {"foo": {"p1.ipynb": "release"}},
@@ -84,6 +86,7 @@ def test_hidden_tests_single_notebook(tmp_path):
 
 @pytest.mark.root
 @pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
 def test_grade_with_validating_envvar(tmp_path):
     """A test that fails when NBGRADER_EXECUTION is set, as nbgrader sets it when grading."""
     make_course(tmp_path, {"p1.ipynb": "validating-environment-variable.ipynb"},
@@ -93,6 +96,7 @@ def test_grade_with_validating_envvar(tmp_path):
 
 @pytest.mark.root
 @pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
 def test_a_notebook_opens_a_file_released_beside_it(tmp_path):
     """nbgrader's open_relative_file reads data.txt beside it: 10 of 10, and the released
     data file in the submission is no "extra file"."""
@@ -104,6 +108,7 @@ def test_a_notebook_opens_a_file_released_beside_it(tmp_path):
 
 @pytest.mark.root
 @pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
 def test_every_notebook_of_an_assignment_is_graded_and_a_missing_one_scores_zero(tmp_path):
     """nbgrader's test_grade_missing_notebook: ps1 has p1 and p2; foo submits only p1."""
     make_course(tmp_path, {"p1.ipynb": "submitted-unchanged.ipynb",
@@ -117,3 +122,63 @@ def test_every_notebook_of_an_assignment_is_graded_and_a_missing_one_scores_zero
                       ("bar", "p1.ipynb"): (2, 7, "ok"), ("bar", "p2.ipynb"): (2, 7, "ok")}
     rows = list(csv.DictReader((tmp_path / "grades.csv").open()))
     assert {(r["student_id"], float(r["score"])) for r in rows} >= {("foo", 2.0), ("bar", 4.0)}
+
+
+@pytest.mark.parametrize(("setting", "cli", "expected"), [
+    ("", None, 30),  # the course's own
+    ("c.Execute.timeout = 120", None, 120),
+    ("c.ExecutePreprocessor.timeout = 45.5", None, 46),
+    ("c.Execute.timeout = None", None, 300),  # no limit: the notebook's budget is the only one
+    ("c.Execute.timeout = 120", 10, 10),  # --timeout on the command line wins
+])
+def test_nbgraders_cell_timeout_is_the_judges(tmp_path, setting, cli, expected):
+    shutil.copy(course.ROOT / "nbgrader_config.py", tmp_path)
+    with (tmp_path / "nbgrader_config.py").open("a") as file:
+        file.write(f"\n{setting}\n")
+    assert grading.config(tmp_path, sandbox=True, timeout=cli).JudgedExecute.timeout == expected
+
+
+def load_bench():
+    from tests.test_bench import load_bench
+
+    return load_bench()
+
+
+@pytest.mark.root
+@pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
+def test_nbgraders_example_assignment_scores_as_stock_nbgrader_scores_it(tmp_path):
+    """nbgrader's documented ps1 (two notebooks and an image), three submissions (the solution,
+    the blank release, one answer that reimplements what it should reuse), graded by stock
+    `nbgrader autograde` and by ours: every grade cell's score is the same."""
+    bench = load_bench()
+    ours, stock = tmp_path / "ours", tmp_path / "stock"
+    ours.mkdir()
+    shutil.copy(course.ROOT / "nbgrader_config.py", ours)
+    shutil.copytree(FILES / "ps1", ours / "solutions" / "ps1")
+    (ours / "build").mkdir()
+    course.generate_student_versions(ours / "notebooks", f"sqlite:///{ours}/build/release.db",
+                                     ours)
+    assert (ours / "notebooks" / "ps1" / "jupyter.png").is_file()
+    wrong = (FILES / "ps1" / "problem1.ipynb").read_text(encoding="utf-8").replace(
+        "return sum(squares(n))", "return sum(i ** 2 for i in range(1, n + 1))")
+    assert "i ** 2 for i" in wrong
+    for student, folder in (("solution", FILES / "ps1"), ("blank", ours / "notebooks" / "ps1"),
+                            ("reimplements", FILES / "ps1")):
+        shutil.copytree(folder, ours / "submitted" / student / "ps1")
+    (ours / "submitted" / "reimplements" / "ps1" / "problem1.ipynb").write_text(
+        wrong, encoding="utf-8")
+    shutil.copytree(ours, stock, ignore=shutil.ignore_patterns("build", "gradebook.db"))
+    graded = outcomes(ours)
+    assert all(o.status == "ok" for o in graded), graded
+    assert len(graded) == 6  # three students, two notebooks each
+    bench.grade_stock(stock, ["ps1"])
+    stock_scores, our_scores = bench.grade_cell_scores(stock), bench.grade_cell_scores(ours)
+    assert our_scores == stock_scores
+    by_student = {s: sum(v for k, v in our_scores.items() if k[0] == s and k[3] in AUTOGRADED)
+                  for s in ("solution", "blank", "reimplements")}
+    assert by_student == {"solution": 3.0, "blank": 0.0, "reimplements": 2.5}
+
+
+AUTOGRADED = {"correct_squares", "squares_invalid_input", "correct_sum_of_squares",
+              "sum_of_squares_uses_squares"}
