@@ -9,6 +9,7 @@ course needs, so that a commit shows the change a person made and nothing else:
 - outputs: only where nbval compares them. A cell tagged `nbval-ignore-output` (a plot, say)
   keeps none, since nbval would not look at them;
 - execution counts: 1, 2, 3... in order, as a top-to-bottom run gives;
+- consecutive outputs to one stream as one output;
 - no trace of the machine that ran it: memory addresses become 0xADDRESS, ipykernel's file
   for a cell /tmp/ipykernel/cell.py (nbval's sanitizer, tests/nbval-sanitize.cfg, reads both
   the same way), and the Python environment's paths in a traceback <env>/....
@@ -65,6 +66,7 @@ def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         count += 1
         if IGNORE_OUTPUT in cell.metadata.get("tags", ()):
             cell.outputs = []
+        cell.outputs = _coalesced(cell.outputs)
         ran = bool(cell.outputs) or cell.execution_count is not None
         cell.execution_count = count if ran else None
         for output in cell.outputs:
@@ -80,6 +82,19 @@ MACHINE_TRACES = [
 ]
 ENVIRONMENT = re.compile("|".join(re.escape(p.rstrip("/") + "/") for p in sorted(
     {sys.prefix, sys.base_prefix, sys.exec_prefix}, key=len, reverse=True)))
+
+
+def _coalesced(outputs: list) -> list:
+    """Consecutive outputs to the same stream as one, however the kernel happened to split them
+    into messages (as nbval compares them)."""
+    merged: list = []
+    for output in outputs:
+        if output.output_type == "stream" and merged and \
+                merged[-1].output_type == "stream" and merged[-1].name == output.name:
+            merged[-1].text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def _scrub(text: str, traceback: bool = False) -> str:

@@ -33,6 +33,14 @@ def test_what_a_run_says_of_the_machine_is_replaced():
         "File /tmp/ipykernel/cell.py:3"]
 
 
+def test_a_stream_split_into_messages_is_one_output():
+    nb = ran_here()
+    nb.cells[0].outputs.insert(1, nbformat.v4.new_output("stream", name="stdout", text="more\n"))
+    outputs = notebooks.normalize(nb).cells[0].outputs
+    assert [o.output_type for o in outputs] == ["stream", "error"]
+    assert outputs[0].text.endswith("see /usr/share/doc\nmore\n")
+
+
 def test_only_the_kept_metadata_stays_and_counts_restart():
     nb = notebooks.normalize(ran_here())
     assert set(nb.metadata) == {"kernelspec", "language_info"}
