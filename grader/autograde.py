@@ -74,8 +74,12 @@ class JudgingClient(NotebookClient):
             # of the student's, and runs only in the student's kernel, below.
             # Not asyncio.to_thread: it would copy this context, and with it jupyter_core's
             # record of this thread's running loop, into the worker.
-            outputs = await asyncio.get_running_loop().run_in_executor(
-                JUDGE_THREAD, self._judge, cell.source, cell.get("id", str(cell_index)))
+            drain = asyncio.ensure_future(self._drain_iopub())
+            try:
+                outputs = await asyncio.get_running_loop().run_in_executor(
+                    JUDGE_THREAD, self._judge, cell.source, cell.get("id", str(cell_index)))
+            finally:
+                drain.cancel()
             cell.outputs = [nbformat.from_dict(o) for o in outputs]
             self.judged.add(cell_index)
             return cell
@@ -98,6 +102,17 @@ class JudgingClient(NotebookClient):
             cell.outputs.append(_error("KernelDied", self.dead))
             await self.km.shutdown_kernel(now=True)
         return cell
+
+    async def _drain_iopub(self) -> None:
+        """While the judge calls into the kernel, read and drop what the kernel publishes:
+        nothing of it is shown, and unread it would pile up in this process."""
+        while True:
+            try:
+                await self.kc.get_iopub_msg(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a message that could not be read: the next one can
+                await asyncio.sleep(0.01)
 
     def record_death(self, where: str) -> None:
         """Note where the kernel died by itself, and what its process and log say of it."""

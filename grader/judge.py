@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import base64
 import builtins
+import collections
 import contextlib
 import inspect
 import io
@@ -97,7 +98,7 @@ class RemoteKernel:
                           "message": f"the test ran for more than {self.timeout:g} s"})
         answer = read_answer(self._exchange(_pickle((target, tuple(args), kwargs or {}))))
         for message in answer.get("warnings", [])[:5]:
-            warnings.warn(str(message), stacklevel=2)
+            warnings.warn(str(message)[:500], stacklevel=2)
         if "error" in answer:
             raise _error(answer["error"])
         return decode(answer.get("ok"), self)
@@ -123,7 +124,9 @@ class RemoteKernel:
         """Start the client's channels with a cap on every message from the kernel: ZeroMQ
         drops a longer one (and the connection) before any of it is in the grader's memory."""
         self.client.context.setsockopt(zmq.MAXMSGSIZE, MAX_REPLY_BYTES)
-        self.client.start_channels()
+        # Nothing but replies: what the student's code publishes (iopub) is never read here,
+        # so it cannot pile up in the grader (a flood of large messages once did).
+        self.client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=True)
 
     def _reply(self, msg_id: str):
         """(The kernel's reply, whether the call ran out of time). Out of time, the kernel is
@@ -390,27 +393,42 @@ def decode(data, kernel: RemoteKernel | None = None, depth: int = 0):
         return module or RemoteObject(kernel, Handle(data["h"]), "module")
     if kind in CONTAINERS and isinstance(data.get("items"), list):
         # a set's items are values only: hashing a handle would call into the kernel
-        inner = None if kind in ("set", "frozenset") else kernel
-        items = [decode(item, inner, depth + 1) for item in data["items"]]
-        try:
-            return CONTAINERS[kind](items)
-        except TypeError:  # a set of unhashable things
-            raise _unreadable() from None
+        keyed = kind in ("set", "frozenset")
+        if keyed and len(data["items"]) > MAX_KEYS:
+            raise _unreadable()
+        items = [decode(item, None if keyed else kernel, depth + 1) for item in data["items"]]
+        if keyed:
+            _refuse_colliding(items)
+        return CONTAINERS[kind](items)
     if kind == "dict" and isinstance(data.get("items"), list) and \
+            len(data["items"]) <= MAX_KEYS and \
             all(isinstance(p, list) and len(p) == 2 for p in data["items"]):
-        try:
-            return {decode(k, None, depth + 1): decode(v, kernel, depth + 1)
-                    for k, v in data["items"]}
-        except TypeError:  # an unhashable key
-            raise _unreadable() from None
+        keys = [decode(k, None, depth + 1) for k, _ in data["items"]]
+        _refuse_colliding(keys)
+        return dict(zip(keys, (decode(v, kernel, depth + 1) for _, v in data["items"]),
+                        strict=True))
     if kind == "handle" and type(data.get("h")) is int and kernel is not None:
         return RemoteObject(kernel, Handle(data["h"]), str(data.get("type", "object"))[:80])
     raise _unreadable()
 
 
+MAX_KEYS = 10_000  # items of a set, keys of a dict (the kernel side sends more as a handle)
+MAX_SAME_HASH = 16
 SCALARS = {"bool": (bool, (bool,)), "int": (int, (int,)), "float": (float, (float, int)),
            "str": (str, (str,))}
 CONTAINERS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
+
+
+def _refuse_colliding(keys: list) -> None:
+    """Keys of a set or dict as the kernel sent them: hashable, and not many with one hash
+    (ints that are multiples of 2**61 - 1 all hash alike, and a set of them takes quadratic
+    time to build)."""
+    try:
+        hashes = collections.Counter(hash(k) for k in keys)
+    except TypeError:  # an unhashable key
+        raise _unreadable() from None
+    if hashes and max(hashes.values()) > MAX_SAME_HASH:
+        raise _unreadable()
 
 
 def _unreadable() -> StudentError:
@@ -422,8 +440,8 @@ def _array(kind: str, data: dict):
     numbers only."""
     shape, values = data.get("shape", []), data.get("v")
     values = [values] if kind == "npscalar" else values
-    if not isinstance(shape, list) or not isinstance(values, list) or \
-            not all(type(n) is int and n >= 0 for n in shape) or \
+    if not isinstance(shape, list) or not isinstance(values, list) or len(shape) > 32 or \
+            not all(type(n) is int and 0 <= n < 2**31 for n in shape) or \
             math.prod(shape) != len(values) or \
             not all(type(v) in (int, float, bool) for v in values):
         raise _unreadable()
@@ -504,7 +522,7 @@ def judge_cell(source: str, kernel: RemoteKernel) -> list[dict]:
                 value = eval(last, namespace)
                 result = None if value is None else repr(value)
         error = None
-    except (GraderFault, SyntaxError):  # ours (a test cell that does not compile, say): loud
+    except GraderFault:  # ours: loud (a test cell that does not compile fails before the try)
         raise
     except Exception as caught:
         error = caught

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 MAX_ELEMENTS = 100_000  # numbers and items in one answer: past it, a part goes as a handle
 MAX_NESTING = 8  # containers in containers: deeper ones go as handles
 MAX_TEXT = 100_000  # characters of a str (or bytes) sent as a value
+MAX_KEYS = 10_000  # items of a set, keys of a dict, sent as values (the judge's limit too)
 MAX_ANSWER_BYTES = 4 * 2**20  # an answer's JSON; the judge refuses a longer message
 
 # The student's objects that the judge holds a handle to (their values stay here): a function,
@@ -185,10 +186,12 @@ def encode(value, depth: int = 0, budget: list | None = None) -> dict:
         return array
     if kind is types.ModuleType:
         return {**_handle(value), "t": "module", "name": str(value.__name__)[:200]}
+    if kind in (set, frozenset) and len(value) > MAX_KEYS:
+        return _handle(value)
     if kind in (list, tuple, set, frozenset) and depth < MAX_NESTING and len(value) <= budget[0]:
         budget[0] -= len(value)
         return {"t": kind.__name__, "items": [encode(v, depth + 1, budget) for v in value]}
-    if kind is dict and depth < MAX_NESTING and len(value) <= budget[0] and \
+    if kind is dict and depth < MAX_NESTING and len(value) <= min(budget[0], MAX_KEYS) and \
             all(type(k) in (str, int, float, bool, type(None)) for k in value):
         budget[0] -= len(value)
         return {"t": "dict", "items": [[encode(k), encode(v, depth + 1, budget)]

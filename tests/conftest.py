@@ -11,6 +11,10 @@ import pytest
 
 from grader import course
 
+# nbgrader's own test notebooks are data for tests/test_nbgrader_corpus.py, not notebooks for
+# nbval to run (several fail on purpose).
+collect_ignore = ["nbgrader_files"]
+
 LABS = course.course_labs()  # the course's own: its rules apply to them
 
 

@@ -182,3 +182,27 @@ def test_nbgraders_example_assignment_scores_as_stock_nbgrader_scores_it(tmp_pat
 
 AUTOGRADED = {"correct_squares", "squares_invalid_input", "correct_sum_of_squares",
               "sum_of_squares_uses_squares"}
+
+
+@pytest.mark.root
+@pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
+@pytest.mark.parametrize(("config", "expected"), [("", 1.0), ("\nc.Execute.timeout = 2\n", 0.0)])
+def test_autograde_timeout(tmp_path, config, expected):
+    """A test that calls a function sleeping 5 s passes within nbgrader's default limit, and
+    fails within the 2 s an instructor sets with c.Execute.timeout."""
+    make_course(tmp_path, {"p1.ipynb": "timeout.ipynb"}, {"foo": {"p1.ipynb": "timeout.ipynb"}},
+                config=config)
+    assert scores(tmp_path) == {"foo": (expected, 1)}
+
+
+@pytest.mark.root
+@pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
+def test_infinite_loop(tmp_path):
+    """An endless cell, with a 1 s limit: the notebook is graded, and its status says why."""
+    make_course(tmp_path, {"p1.ipynb": "infinite-loop.ipynb"},
+                {"foo": {"p1.ipynb": "infinite-loop.ipynb"}}, config="\nc.Execute.timeout = 1\n")
+    outcome, = outcomes(tmp_path)
+    assert not outcome.is_fault and "ran for more than 1 s" in outcome.status, outcome
+    assert (tmp_path / "autograded" / "foo" / "ps1" / "p1.ipynb").is_file()

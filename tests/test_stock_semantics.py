@@ -194,6 +194,12 @@ def test_a_test_over_an_endless_generator_stops_at_the_cells_time_limit():
     assert time.monotonic() - started < 5
 
 
+def test_a_syntax_error_the_students_code_raises_is_the_students():
+    """Not a fault of the grader's (that would leave the submission ungraded forever)."""
+    outputs = judged("squares(1)", STUDENT + "\ndef squares(n):\n    raise SyntaxError('no')\n")
+    assert outputs[-1]["ename"] == "SyntaxError" and outputs[-1]["evalue"] == "no"
+
+
 def test_a_failed_assert_is_an_error_output():
     outputs = judged("assert squares(2) == [1, 2], 'wrong squares'")
     assert outputs[-1]["output_type"] == "error" and outputs[-1]["evalue"] == "wrong squares"
@@ -239,6 +245,12 @@ def test_a_subclass_of_list_is_the_students_object_not_a_list():
     {"t": "dict", "items": [[{"t": "handle", "h": 1, "type": "X"}, {"t": "int", "v": 1}]]},
     {"t": "set", "items": [{"t": "handle", "h": 1, "type": "X"}]},
     {"t": "module", "name": "os"},  # no handle
+    {"t": "set", "items": [{"t": "int", "v": k * (2**61 - 1)} for k in range(1, 100)]},
+    {"t": "dict", "items": [[{"t": "int", "v": k * (2**61 - 1)}, {"t": "none"}]
+                            for k in range(1, 100)]},
+    {"t": "set", "items": [{"t": "int", "v": k} for k in range(10_001)]},
+    {"t": "tensor", "dtype": "float32", "shape": [2**31, 0], "v": []},  # math.prod could stall
+    {"t": "tensor", "dtype": "float32", "shape": [1] * 33, "v": [1.0]},
 ])
 def test_malformed_data_from_the_kernel_is_unreadable(data):
     with pytest.raises(judge.StudentError, match="could not be read"):
