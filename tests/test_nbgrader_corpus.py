@@ -193,7 +193,10 @@ def test_autograde_timeout(tmp_path, config, expected):
     fails within the 2 s an instructor sets with c.Execute.timeout."""
     make_course(tmp_path, {"p1.ipynb": "timeout.ipynb"}, {"foo": {"p1.ipynb": "timeout.ipynb"}},
                 config=config)
-    assert scores(tmp_path) == {"foo": (expected, 1)}
+    outcome, = outcomes(tmp_path)
+    assert (outcome.score, outcome.max_score) == (expected, 1)
+    assert outcome.status == ("ok" if expected else
+                              "it did not finish within 2 s (cell correct_squares)")
 
 
 @pytest.mark.root
