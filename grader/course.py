@@ -72,16 +72,20 @@ def refresh_solution(lab: Lab) -> None:
     notebooks.write(notebooks.normalize(nb), lab.solution)
 
 
-def generate_student_versions(release_dir: Path, db_url: str, root: Path = ROOT) -> None:
-    """Run nbgrader's generate_assignment on every lab, writing the student versions to release_dir.
+def generate_student_versions(release_dir: Path, db_url: str, root: Path = ROOT,
+                              only: set[str] | None = None) -> None:
+    """Run nbgrader's generate_assignment on every lab (or the assignments named in `only`),
+    writing the student versions to release_dir.
 
     db_url is the gradebook that records each lab's cells and checksums; autograding restores
     hidden and tampered test cells from it, so the instructor's real release uses the real one.
     """
-    for lab in labs(root):
-        _nbgrader("generate_assignment", lab.name, "--force", "--log-level=ERROR",
+    chosen = [lab for lab in labs(root) if only is None or lab.name in only]
+    for name in dict.fromkeys(lab.name for lab in chosen):  # once per assignment
+        _nbgrader("generate_assignment", name, "--force", "--log-level=ERROR",
                   f"--CourseDirectory.release_directory={release_dir}",
                   f"--CourseDirectory.db_url={db_url}", cwd=root)
+    for lab in chosen:
         generated = release_dir / lab.name / lab.solution.name
         notebooks.write(notebooks.normalize(notebooks.read(generated)), generated)
 

@@ -267,19 +267,28 @@ def db_url(root: Path) -> str:
 
 
 def ensure_gradebook(root: Path) -> None:
-    """The gradebook knows every lab's cells (autograding restores test cells from it)."""
+    """The gradebook knows every lab's cells (autograding restores test cells from it).
+
+    A course's first gradebook (SQLite, not there yet) is a copy of the cells-only gradebook
+    the workers get (build/cells.db), which is exactly what nbgrader's release would write;
+    an assignment the gradebook does not know yet is released into it by nbgrader."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(db_url(root)) as gb:
-        missing = []
+    url, first = db_url(root), root / "gradebook.db"
+    if url == f"sqlite:///{first}" and not first.exists():
+        course_bundle(root)
+        shutil.copyfile(root / "build" / "cells.db", first)
+        return
+    with Gradebook(url) as gb:
+        missing = set()
         for lab in course.labs(root):
             try:
                 gb.find_assignment(lab.name)
             except MissingEntry:
-                missing.append(lab)
+                missing.add(lab.name)
     if missing:
         release = root / "build" / "release"
-        course.generate_student_versions(release, db_url(root), root)
+        course.generate_student_versions(release, url, root, only=missing)
         shutil.rmtree(release)
 
 

@@ -3,10 +3,13 @@
 The student's code runs in its own kernel (in a sandbox when grading), and everything in that
 process is the student's to change: `torch.allclose`, the grader's checks, IPython's traceback
 printer. So a grade cell never runs there. The judge runs the cell's trusted source (restored
-from the gradebook) here, in the grader's process, where every name the cell takes from the
-student (`tangent_line`, `Cube`) is a `RemoteRef`. Calling one sends the call to the kernel
-(grader/kernel_side.py) and gets back plain data, which becomes plain numbers and tensors here.
-The references are computed here, and the checks compare here: the kernel never sees either.
+from the gradebook) here, in the grader's process, and lets it see the student's names as a
+stock nbgrader test would (`StudentNamespace`): a name it reads is fetched from the kernel
+(grader/kernel_side.py). Values of the built-in kinds, tensors and arrays come back as values,
+decoded strictly (`decode`); any other object (a function, an object of the student's class)
+comes back as a `RemoteObject`, and whatever the test does with it is one more call into the
+kernel. The references are computed here, and the checks compare here: the kernel never sees
+either, and nothing the kernel sends is more than data.
 """
 
 from __future__ import annotations
