@@ -297,6 +297,7 @@ def course_bundle(root: Path) -> parallel.Course:
     gradebook of the labs' cells only (no student's grades), made again when a lab changes."""
     sources = [root / "nbgrader_config.py", *sorted((root / "solutions").glob("*/*.ipynb"))]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    (root / "build").mkdir(exist_ok=True)
     cells, stamp = root / "build" / "cells.db", root / "build" / "cells.digest"
     if not cells.exists() or not stamp.exists() or stamp.read_text() != digest:
         cells.unlink(missing_ok=True)

@@ -209,3 +209,17 @@ def test_infinite_loop(tmp_path):
     outcome, = outcomes(tmp_path)
     assert not outcome.is_fault and "ran for more than 1 s" in outcome.status, outcome
     assert (tmp_path / "autograded" / "foo" / "ps1" / "p1.ipynb").is_file()
+
+
+@pytest.mark.slow
+def test_a_courses_first_gradebook_knows_every_lab_and_no_student(tmp_path):
+    """Made from the cells-only gradebook, on a course without build/ yet (as the bench has)."""
+    from nbgrader.api import Gradebook
+
+    shutil.copy(course.ROOT / "nbgrader_config.py", tmp_path)
+    for kind in ("solutions", "notebooks"):
+        shutil.copytree(course.ROOT / kind / "01_derivatives", tmp_path / kind / "01_derivatives")
+    grading.ensure_gradebook(tmp_path)
+    with Gradebook(grading.db_url(tmp_path)) as gb:
+        assert [n.name for n in gb.find_assignment("01_derivatives").notebooks] == ["derivatives"]
+        assert gb.students == []
