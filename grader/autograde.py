@@ -36,6 +36,8 @@ from grader import judge
 from grader.judge import GraderFault
 
 MAX_OUTPUT_CHARS = 100_000  # per cell: a runaway print loop is cut here, in the grader's memory
+# Files the student's code writes, brought beside the graded notebook: at most these, per notebook
+MAX_SIDE_FILES, MAX_SIDE_BYTES, MAX_SIDE_ENTRIES = 100, 20_000_000, 10_000
 # The one thread that judges grade cells, in this process, for every notebook: one notebook's
 # judge at a time needs no more, and a pool that grows keeps an event loop per thread.
 JUDGE_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
@@ -52,6 +54,8 @@ class JudgingClient(NotebookClient):
     warmed = False
     deadline = math.inf  # time.monotonic() by which the whole notebook must be done
     beside = Path(".")  # the folder of the assignment's files, the tests' working directory
+    scratch = Path("/nonexistent")  # the student's kernel's folder
+    side_files = None  # a SideFiles that brings what the kernel writes to `beside`
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -170,7 +174,10 @@ class JudgingClient(NotebookClient):
             self.remote.gone = self.remote.gone or self.dead
         # A test opens the assignment's files (data.txt) where nbgrader put them: the grader's
         # copy, which the student's kernel cannot change (never its scratch directory, where a
-        # student could leave a link to a file only the grader may read).
+        # student could leave a link to a file only the grader may read). The files the
+        # student's code wrote are brought there first, as plain copies.
+        if self.side_files is not None:
+            self.side_files.bring(self.scratch)
         with contextlib.chdir(self.beside):
             outputs = judge.judge_cell(source, self.remote)
         if self.remote.died:  # by itself, while the judge was calling into it
@@ -194,6 +201,83 @@ class JudgingClient(NotebookClient):
                     text=f"\n[output cut: more than {MAX_OUTPUT_CHARS} characters]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+class SideFiles:
+    """The files a student's code writes (a CSV, a saved figure), copied beside the graded
+    notebook, where stock nbgrader's kernel would have written them: a test that reads one
+    finds it there, and the instructor sees it in autograded/.
+
+    Everything in the kernel's folder is the student's to shape, so only regular files are
+    copied, each opened without following a link, never over a file the grader put beside the
+    notebook (a released data file, the notebook itself), never a dotfile or the kernel's own
+    files, and at most MAX_SIDE_FILES files and MAX_SIDE_BYTES bytes in all.
+    """
+
+    SKIP = {"kernel.json", "kernel.log", "timestamp.txt"}
+
+    def __init__(self, beside: Path):
+        self.beside = beside
+        self.sizes: dict[str, int] = {}  # what was brought: relative path -> bytes
+
+    def bring(self, scratch: Path) -> None:
+        for relative in self._candidates(scratch):
+            self._copy(scratch, relative)
+
+    def _candidates(self, scratch: Path) -> list[str]:
+        found, seen = [], 0
+        for folder, dirs, files in os.walk(scratch):  # never into a linked folder
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            seen += len(dirs) + len(files)
+            if seen > MAX_SIDE_ENTRIES:
+                break
+            for name in sorted(files):
+                relative = os.path.relpath(os.path.join(folder, name), scratch)
+                if not name.startswith(".") and name not in self.SKIP and \
+                        not name.endswith(".ipynb"):
+                    found.append(relative)
+        return found
+
+    def _copy(self, scratch: Path, relative: str) -> None:
+        target = self.beside / relative
+        if relative not in self.sizes and (os.path.lexists(target) or
+                                           len(self.sizes) >= MAX_SIDE_FILES):
+            return
+        room = MAX_SIDE_BYTES - sum(self.sizes.values()) + self.sizes.get(relative, 0)
+        try:
+            content = _read_regular(scratch, relative, room)
+            if content is None:
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as file:
+                file.write(content)
+            self.sizes[relative] = len(content)
+        except OSError:  # a name or a folder the grader's side cannot take: left behind
+            return
+
+
+def _read_regular(folder: Path, relative: str, limit: int) -> bytes | None:
+    """The content of the regular file at `folder/relative`, if it has at most `limit` bytes;
+    None otherwise. Each part of the path is opened without following a link, so a folder
+    swapped for a link while this runs cannot lead outside `folder`."""
+    *parents, name = relative.split(os.sep)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parents:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        inner = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
+            return None
+        content = os.read(fd, limit + 1)
+        return content if len(content) <= limit else None
+    finally:
+        os.close(fd)
 
 
 def _copy_files(source: Path, target: Path) -> None:
@@ -265,6 +349,7 @@ class JudgedExecute(NbGraderPreprocessor):
         """
         original = copy.deepcopy(nb)
         beside = Path(resources.get("metadata", {}).get("path") or ".").resolve()
+        self.side_files = SideFiles(beside)
         first = self._run(nb, beside)
         if first.died_at is None:
             return nb, resources
@@ -298,6 +383,7 @@ class JudgedExecute(NbGraderPreprocessor):
                                   "evalue": f"this cell ran for more than {self.timeout} s"},
                 resources={"metadata": {"path": scratch}})
             client.budget, client.beside = self.notebook_budget, beside
+            client.scratch, client.side_files = Path(scratch), self.side_files
             client.deadline = time.monotonic() + self.notebook_budget
             client.timeout_func = client.cell_timeout
             try:
@@ -306,6 +392,8 @@ class JudgedExecute(NbGraderPreprocessor):
                 client.record_death("between cells")
             finally:
                 self._release(client, km)
+                if self.side_files is not None:
+                    self.side_files.bring(Path(scratch))
             for index, cell in enumerate(nb.cells):  # test cells after a death were not reached
                 if _is_test(cell) and index not in client.judged:
                     cell.outputs = [

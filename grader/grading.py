@@ -350,6 +350,7 @@ def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
     target = root / "autograded" / staged.student / lab
     target.mkdir(parents=True, exist_ok=True)
     (target / nb_name).write_text(graded.graded, encoding="utf-8")
+    _write_side_files(target, graded.files)
     if timestamp:
         (target / "timestamp.txt").write_text(timestamp)
     with Gradebook(url) as gb:
@@ -360,6 +361,25 @@ def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
     if events:  # a time-out or a kernel death: what the grader saw, for the instructor
         _write_log(root / "build" / "logs", staged, graded.log)
     return Outcome(staged.student, lab, score, max_score, status, staged.digest, nb_name)
+
+
+def _write_side_files(target: Path, files: dict[str, bytes]) -> None:
+    """The files the student's code wrote while graded, beside the graded notebook (as stock
+    nbgrader leaves them), each under a plain relative name that stays inside `target`."""
+    for name, content in files.items():
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or any(p in ("", ".", "..") or p.startswith(".")
+                                                        for p in parts) or \
+                name.endswith(".ipynb") or name == "timestamp.txt":
+            continue
+        path = target.joinpath(*parts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as file:
+                file.write(content)
+        except OSError:  # a name this filesystem cannot take, or a folder in its way
+            continue
 
 
 def save_missing(root: Path, staged: Staged) -> Outcome:

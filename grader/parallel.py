@@ -55,6 +55,7 @@ class Graded:
     error: str = ""  # why it was not graded, in one line
     seconds: float = 0.0
     log: str = ""  # what the grader's log said, for the instructor (capped)
+    files: dict[str, bytes] = field(default_factory=dict)  # what the student's code wrote
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,28 @@ def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -
             scores = {g.name: (g.auto_score, g.max_score) for g in notebook.grades}
         return Graded(task.student, task.lab, task.notebook, True,
                       graded.read_text(encoding="utf-8"), scores,
-                      seconds=time.perf_counter() - started, log=_cap(result.get("log") or ""))
+                      seconds=time.perf_counter() - started, log=_cap(result.get("log") or ""),
+                      files=_side_files(graded.parent, root / "solutions" / task.lab))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _side_files(graded: Path, released: Path) -> dict[str, bytes]:
+    """The files beside the graded notebook that the student's code wrote (autograde.SideFiles
+    brought them there): neither a notebook, nor the timestamp, nor a released file."""
+    from grader.autograde import MAX_SIDE_BYTES
+
+    files, size = {}, 0
+    for path in sorted(graded.rglob("*")):
+        relative = path.relative_to(graded)
+        if path.is_symlink() or not path.is_file() or path.suffix == ".ipynb" or \
+                str(relative) == "timestamp.txt" or (released / relative).exists():
+            continue
+        size += path.stat().st_size
+        if size > MAX_SIDE_BYTES:
+            break
+        files[str(relative)] = path.read_bytes()
+    return files
 
 
 def _reason(result: dict) -> str:

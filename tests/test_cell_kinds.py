@@ -46,7 +46,9 @@ def graded(tmp_path_factory):
            _nbgrader_cell("### BEGIN SOLUTION\nexplained = True\n### END SOLUTION",
                           "manual-answer", grade=True, solution=True, points=1),
            _nbgrader_cell("assert 1 + 1 == 2", "silent-test", grade=True, locked=True,
-                          points=1))
+                          points=1),
+           _nbgrader_cell("assert open('written.txt').read() == 'by the student'",
+                          "reads-a-written-file", grade=True, locked=True, points=1))
     notebooks.write(nb, solution)
     (root / "build").mkdir()
     course.generate_student_versions(root / "notebooks", f"sqlite:///{root}/build/release.db",
@@ -57,20 +59,22 @@ def graded(tmp_path_factory):
         if cell.get("id") in ("ex1-answer", "ex2-answer", "ex3-answer"):
             cell.source = PROBE.format(kind="answer") + answers[cell.id]
         elif cell.get("id") == "manual-answer":
-            cell.source = PROBE.format(kind="manually graded answer")
+            cell.source = PROBE.format(kind="manually graded answer") + \
+                "open('written.txt', 'w').write('by the student')\n"
     _after(submission, "imports", nbformat.v4.new_code_cell(PROBE.format(kind="own cell"),
                                                              id="own-cell"))
     folder = root / "submitted" / "probe" / LAB.name
     folder.mkdir(parents=True)
     notebooks.write(submission, folder / LAB.student.name)
     outcome, = grading.grade_class(root, sandbox=True, progress=False, workers=0)
-    return outcome, notebooks.read(root / "autograded" / "probe" / LAB.name / LAB.student.name)
+    folder = root / "autograded" / "probe" / LAB.name
+    return outcome, notebooks.read(folder / LAB.student.name), folder
 
 
 @pytest.mark.root
 @pytest.mark.slow
 def test_every_cell_a_student_writes_runs_in_the_sandboxed_kernel(graded):
-    _, nb = graded
+    _, nb, _ = graded
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.outputs)
     probes = re.findall(r"^PROBE (.+) (\d+)$", text, re.MULTILINE)
@@ -82,8 +86,11 @@ def test_every_cell_a_student_writes_runs_in_the_sandboxed_kernel(graded):
 @pytest.mark.root
 @pytest.mark.slow
 def test_a_test_that_passes_without_printing_gets_its_points(graded):
-    outcome, nb = graded
+    outcome, nb, folder = graded
     silent = next(c for c in nb.cells if c.get("id") == "silent-test")
     assert silent.outputs == []
-    # Lab 1's seven points, the silent test's one; the manually graded answer waits for a person.
-    assert (outcome.score, outcome.status) == (FULL + 1, "ok")
+    # Lab 1's seven points, the silent test's one, and one for the test that reads a file the
+    # student's code wrote (as in stock nbgrader, where both share a folder); the manually
+    # graded answer waits for a person.
+    assert (outcome.score, outcome.status) == (FULL + 2, "ok")
+    assert (folder / "written.txt").read_text() == "by the student"

@@ -26,6 +26,7 @@ def make_course(root: Path, sources: dict[str, str], submissions: dict[str, dict
     each student submits {file name: file in nbgrader_files, or "release" for the released
     notebook itself}. `config` is added to nbgrader_config.py."""
     shutil.copy(course.ROOT / "nbgrader_config.py", root)
+    shutil.copy(FILES / "autotests.yml", root)  # what nbgrader's AUTOTEST lines expand to
     with (root / "nbgrader_config.py").open("a") as file:
         file.write(config)
     (root / "solutions" / "ps1").mkdir(parents=True)
@@ -124,6 +125,52 @@ def test_every_notebook_of_an_assignment_is_graded_and_a_missing_one_scores_zero
     assert {(r["student_id"], float(r["score"])) for r in rows} >= {("foo", 2.0), ("bar", 4.0)}
 
 
+@pytest.mark.root
+@pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
+def test_autotests_changed_cells_and_side_effects(tmp_path):
+    """One assignment of six notebooks, graded at once (one kernel start, not six):
+    - nbgrader's test_grade_autotest, test_grade_hashed_autotest, test_grade_complex_autotest
+      and test_hidden_tests_autotest (tests that `AUTOTEST` lines became at release, some
+      hashed, some hidden): their asserted scores;
+    - a submission that changed a grade cell, one that changed a locked cell: the lab's cells
+      are put back, so both score what the unchanged notebook scores (1 of 7; stock nbgrader
+      gave the same, run beside ours while this test was written);
+    - nbgrader's test_side_effects: a file the student's code writes is in autograded/, beside
+      the graded notebook, and not in submitted/."""
+    make_course(tmp_path, {
+        "simple.ipynb": "autotest-simple.ipynb", "hashed.ipynb": "autotest-hashed.ipynb",
+        "multi.ipynb": "autotest-multi.ipynb", "hidden.ipynb": "autotest-hidden.ipynb",
+        "plain.ipynb": "submitted-unchanged.ipynb", "side.ipynb": "side-effects.ipynb"}, {
+        "foo": {"simple.ipynb": "autotest-simple-unchanged.ipynb",
+                "hashed.ipynb": "autotest-hashed-unchanged.ipynb",
+                "multi.ipynb": "autotest-multi-unchanged.ipynb",
+                "hidden.ipynb": "autotest-hidden-unchanged.ipynb",
+                "plain.ipynb": "submitted-grade-cell-changed.ipynb",
+                "side.ipynb": "side-effects.ipynb"},
+        "bar": {"simple.ipynb": "autotest-simple-changed.ipynb",
+                "hashed.ipynb": "autotest-hashed-changed.ipynb",
+                "multi.ipynb": "autotest-multi-changed.ipynb",
+                "hidden.ipynb": "autotest-hidden-changed-wrong.ipynb",
+                "plain.ipynb": "submitted-locked-cell-changed.ipynb"},
+        "baz": {"hidden.ipynb": "autotest-hidden-changed-right.ipynb"}},
+        config='\nc.ClearSolutions.code_stub = dict(python="# YOUR CODE HERE")\n')
+    graded = {(o.student, o.notebook.removesuffix(".ipynb")): (o.score, o.max_score)
+              for o in outcomes(tmp_path) if o.status == "ok"}
+    assert graded == {
+        ("foo", "simple"): (0, 1), ("bar", "simple"): (1, 1),
+        ("foo", "hashed"): (0, 1), ("bar", "hashed"): (1, 1),
+        ("foo", "multi"): (0, 4), ("bar", "multi"): (3, 4),
+        ("foo", "hidden"): (0, 1), ("bar", "hidden"): (0, 1), ("baz", "hidden"): (1, 1),
+        ("foo", "plain"): (1, 7), ("bar", "plain"): (1, 7), ("foo", "side"): (0, 0)}
+    for student in ("foo", "bar", "baz"):  # the hidden tests are back where they were run
+        assert "BEGIN HIDDEN TESTS" in (tmp_path / "autograded" / student / "ps1" /
+                                        "hidden.ipynb").read_text(encoding="utf-8")
+    assert (tmp_path / "autograded" / "foo" / "ps1" / "side-effect.txt").read_text() == \
+        "a side effect"
+    assert not (tmp_path / "submitted" / "foo" / "ps1" / "side-effect.txt").exists()
+
+
 @pytest.mark.parametrize(("setting", "cli", "expected"), [
     ("", None, 30),  # the course's own
     ("c.Execute.timeout = 120", None, 120),
@@ -208,6 +255,20 @@ def test_infinite_loop(tmp_path):
                 {"foo": {"p1.ipynb": "infinite-loop.ipynb"}}, config="\nc.Execute.timeout = 1\n")
     outcome, = outcomes(tmp_path)
     assert not outcome.is_fault and "ran for more than 1 s" in outcome.status, outcome
+    assert (tmp_path / "autograded" / "foo" / "ps1" / "p1.ipynb").is_file()
+
+
+@pytest.mark.root
+@pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
+def test_infinite_loop_with_output(tmp_path):
+    """An endless cell that grows a list: nbgrader skips its own test of it ("takes too long
+    and consumes a LOT of memory"). Ours stops the cell and grades the notebook."""
+    make_course(tmp_path, {"p1.ipynb": "infinite-loop-with-output.ipynb"},
+                {"foo": {"p1.ipynb": "infinite-loop-with-output.ipynb"}},
+                config="\nc.Execute.timeout = 2\n")
+    outcome, = outcomes(tmp_path)
+    assert not outcome.is_fault and "ran for more than 2 s" in outcome.status, outcome
     assert (tmp_path / "autograded" / "foo" / "ps1" / "p1.ipynb").is_file()
 
 
