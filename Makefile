@@ -76,11 +76,14 @@ export: $(STAMP)
 # wall times, notebooks per second, the ratio, the per-notebook floor and whether every grade
 # cell's score matched (exit status 1 if one did not). A few minutes with the defaults; a bigger
 # class: make bench BENCH_ARGS="--students 200". `python bench/grading.py --help` for the rest.
+# Last, an assignment an instructor brings (nbgrader's ps1), released and graded for the first
+# time by both (bench/first_grading.py).
 BENCH_ARGS ?=
 
 bench: $(STAMP) system-tools
 	$(BIN)/python bench/checks.py
 	$(BIN)/python bench/grading.py $(BENCH_ARGS)
+	$(BIN)/python bench/first_grading.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check grader tests bench nbgrader_config.py $(COURSE_SOLUTIONS) $(COURSE_NOTEBOOKS)

@@ -24,8 +24,9 @@ def release(args) -> int:
         if not args.no_run:
             print(f"running   solutions/{lab.name}/{lab.solution.name}", flush=True)
             course.refresh_solution(lab)
-    db = course.ROOT / "gradebook.db"
-    course.generate_student_versions(course.ROOT / "notebooks", f"sqlite:///{db}")
+    from grader import grading
+
+    grading.release(course.ROOT)
     for lab in course.labs():
         print(f"released  notebooks/{lab.name}/{lab.student.name}")
     return 0

@@ -295,16 +295,9 @@ def ensure_gradebook(root: Path) -> None:
 def course_bundle(root: Path) -> parallel.Course:
     """What a grading worker needs of the course: nbgrader_config.py, the released labs, and a
     gradebook of the labs' cells only (no student's grades), made again when a lab changes."""
-    sources = [root / "nbgrader_config.py", *sorted((root / "solutions").glob("*/*.ipynb"))]
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
-    (root / "build").mkdir(exist_ok=True)
-    cells, stamp = root / "build" / "cells.db", root / "build" / "cells.digest"
-    if not cells.exists() or not stamp.exists() or stamp.read_text() != digest:
-        cells.unlink(missing_ok=True)
-        release = root / "build" / "cells-release"
-        course.generate_student_versions(release, f"sqlite:///{cells}", root)
-        shutil.rmtree(release)
-        stamp.write_text(digest)
+    cells = root / "build" / "cells.db"
+    if not _cells_are_current(root):
+        _record_cells(root, root / "build" / "cells-release")
     files = {"nbgrader_config.py": (root / "nbgrader_config.py").read_bytes(),
              "gradebook.db": cells.read_bytes()}
     for lab in course.labs(root):
@@ -313,6 +306,44 @@ def course_bundle(root: Path) -> parallel.Course:
             files[f"solutions/{lab.name}/{path.relative_to(lab.student.parent)}"] = \
                 path.read_bytes()
     return parallel.Course(files)
+
+
+def release(root: Path = course.ROOT) -> None:
+    """Regenerate the student versions in notebooks/ with nbgrader, recording every lab's cells
+    at once in the cells-only gradebook the workers get (build/cells.db), so that the first
+    grading after a release makes none, and in the course's gradebook: a first one is a copy
+    of it; one with students' grades in it is updated by nbgrader."""
+    url, first = db_url(root), root / "gradebook.db"
+    _record_cells(root, root / "notebooks")
+    if url == f"sqlite:///{first}" and not first.exists():
+        shutil.copyfile(root / "build" / "cells.db", first)
+    else:
+        course.generate_student_versions(root / "build" / "release", url, root)
+        shutil.rmtree(root / "build" / "release")
+
+
+def _cells_digest(root: Path) -> str:
+    """What build/cells.db was made from: nbgrader_config.py and every solution notebook."""
+    sources = [root / "nbgrader_config.py", *sorted((root / "solutions").glob("*/*.ipynb"))]
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+
+
+def _cells_are_current(root: Path) -> bool:
+    cells, stamp = root / "build" / "cells.db", root / "build" / "cells.digest"
+    return cells.exists() and stamp.exists() and stamp.read_text() == _cells_digest(root)
+
+
+def _record_cells(root: Path, release_dir: Path) -> None:
+    """build/cells.db made anew by nbgrader's release into `release_dir` (notebooks/ for
+    `make release`, a folder removed afterwards otherwise)."""
+    (root / "build").mkdir(exist_ok=True)
+    cells, stamp = root / "build" / "cells.db", root / "build" / "cells.digest"
+    cells.unlink(missing_ok=True)
+    stamp.unlink(missing_ok=True)
+    course.generate_student_versions(release_dir, f"sqlite:///{cells}", root)
+    if release_dir.parent == root / "build":
+        shutil.rmtree(release_dir)
+    stamp.write_text(_cells_digest(root))
 
 
 def _released_files(lab: course.Lab) -> list[Path]:

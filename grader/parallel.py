@@ -19,6 +19,7 @@ a `Course` bundle sent to each worker once (Dask's scatter) and unpacked there o
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
@@ -82,11 +83,19 @@ _unpacked: dict[str, Path] = {}
 
 
 def _template(course: Course) -> Path:
-    """The course unpacked once in this worker process."""
+    """The course unpacked once in this worker process, and removed when it ends."""
     digest = course.digest
     if digest not in _unpacked or not _unpacked[digest].is_dir():
+        if not _unpacked:
+            atexit.register(_remove_templates)
         _unpacked[digest] = course.unpack(Path(tempfile.mkdtemp(prefix=f"course-{digest}-")))
     return _unpacked[digest]
+
+
+def _remove_templates() -> None:
+    """Every `make grade` left one unpacked course per worker in /tmp (393 were found)."""
+    for place in _unpacked.values():
+        shutil.rmtree(place, ignore_errors=True)
 
 
 def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -> Graded:

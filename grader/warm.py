@@ -27,6 +27,7 @@ The zygote needs root, as the sandbox does (setns into a mount namespace, chroot
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import faulthandler
@@ -36,6 +37,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -250,8 +252,9 @@ class Zygote:
     def _start(kernel_env: dict) -> subprocess.Popen:
         env = {name: value for name, value in kernel_env.items()
                if name not in ("HOME", "TMPDIR", "MPLCONFIGDIR", "IPYTHONDIR")}
-        env.update(OPENBLAS_NUM_THREADS="1",
-                   MPLCONFIGDIR=tempfile.mkdtemp(prefix="zygote-matplotlib-"),
+        settings = tempfile.mkdtemp(prefix="zygote-matplotlib-")  # its font cache
+        atexit.register(shutil.rmtree, settings, ignore_errors=True)  # once left by every run
+        env.update(OPENBLAS_NUM_THREADS="1", MPLCONFIGDIR=settings,
                    HOME="/nonexistent", PYTHONDONTWRITEBYTECODE="1")
         process = subprocess.Popen([sys.executable, "-I", "-m", "grader.warm"], cwd="/",
                                    env=env, text=True, stdin=subprocess.PIPE,

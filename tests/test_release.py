@@ -1,6 +1,10 @@
 """The student labs in notebooks/ are what `make release` makes from solutions/, nothing else."""
 
-from grader import course, notebooks
+import shutil
+
+import pytest
+
+from grader import course, grading, notebooks
 from tests.conftest import LABS
 
 
@@ -33,3 +37,30 @@ def test_student_labs_hold_no_solution_and_no_hidden_test(lab):
     sources = "\n".join(cell.source for cell in nb.cells)
     assert "### BEGIN SOLUTION" not in sources and "HIDDEN TESTS" not in sources
     assert not any(cell.get("outputs") for cell in nb.cells)
+
+
+@pytest.mark.slow
+def test_a_release_records_the_cells_so_the_first_grading_makes_none(tmp_path):
+    """`make release` writes the student versions, the course's first gradebook and the
+    workers' cells-only one in one nbgrader run; a gradebook with students in it is updated
+    and keeps them."""
+    from nbgrader.api import Gradebook
+
+    shutil.copy(course.ROOT / "nbgrader_config.py", tmp_path)
+    shutil.copytree(course.ROOT / "solutions" / "01_derivatives",
+                    tmp_path / "solutions" / "01_derivatives")
+    grading.release(tmp_path)
+    assert (tmp_path / "notebooks" / "01_derivatives" / "derivatives.ipynb").is_file()
+    cells = tmp_path / "build" / "cells.db"
+    made = cells.stat().st_mtime_ns
+    grading.course_bundle(tmp_path)  # what grading needs: already there
+    assert cells.stat().st_mtime_ns == made
+    with Gradebook(grading.db_url(tmp_path)) as gb:
+        assert [n.name for n in gb.find_assignment("01_derivatives").notebooks] == \
+            ["derivatives"]
+        gb.add_student("ada")
+    grading.release(tmp_path)
+    with Gradebook(grading.db_url(tmp_path)) as gb:
+        assert [s.id for s in gb.students] == ["ada"]
+        assert gb.find_assignment("01_derivatives").notebooks
+    assert not (tmp_path / "build" / "release").exists()

@@ -146,10 +146,14 @@ def test_file_descriptors_and_threads_stay_flat_from_one_notebook_to_the_next(tm
         pytest.fail(sandbox.sandbox_problem(), pytrace=False)
     make_course(tmp_path, {})
     (tmp_path / "build").mkdir()
+    (tmp_path / "tmp").mkdir()
     run = subprocess.run(
         [sys.executable, "-c", GRADE_AGAIN_AND_AGAIN, str(tmp_path), LAB.name,
-         LAB.student.name, "24"], cwd=course.ROOT, capture_output=True, text=True, timeout=900)
+         LAB.student.name, "24"], cwd=course.ROOT, capture_output=True, text=True, timeout=900,
+        env=dict(os.environ, TMPDIR=str(tmp_path / "tmp")))
     assert run.returncode == 0, run.stderr[-3000:]
+    # and nothing is left in its temporary folder (the unpacked course, the zygote's settings)
+    assert sorted(os.listdir(tmp_path / "tmp")) == []
     samples = [json.loads(line) for line in run.stdout.splitlines()]
     assert len(samples) == 24 and all(sum(s["scores"]) == FULL for s in samples)
     settled = samples[3:]
