@@ -170,6 +170,8 @@ class JudgingClient(NotebookClient):
         if self.remote is None:
             self.remote = judge.RemoteKernel(self.km, timeout=self.timeout, kill=self._kill,
                                              deadline=self.deadline)
+            if self.side_files is not None:
+                self.remote.after_call = lambda: self.side_files.bring(self.scratch)
         if self.dead:
             self.remote.gone = self.remote.gone or self.dead
         # A test opens the assignment's files (data.txt) where nbgrader put them: the grader's

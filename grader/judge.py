@@ -83,6 +83,7 @@ class RemoteKernel:
 
     grace = 10.0  # seconds an interrupted call has to stop before the kernel is ended
     cell_deadline = math.inf  # time.monotonic() by which the judged cell must be done
+    after_call = None  # run after each call (the grader brings the files it wrote)
 
     def __init__(self, km, timeout: float, kill, deadline: float = math.inf):
         self.timeout, self.kill, self.gone = timeout, kill, ""
@@ -99,7 +100,10 @@ class RemoteKernel:
             # a test looping over a student's endless generator, say
             raise _error({"type": "TimeoutError", "builtin": "TimeoutError",
                           "message": f"the test ran for more than {self.timeout:g} s"})
-        answer = read_answer(self._exchange(_pickle((target, tuple(args), kwargs or {}))))
+        reply = self._exchange(_pickle((target, tuple(args), kwargs or {})))
+        if self.after_call is not None:  # a file the call wrote, which the test may open next
+            self.after_call()
+        answer = read_answer(reply)
         for message in answer.get("warnings", [])[:5]:
             warnings.warn(str(message)[:500], stacklevel=2)
         if "error" in answer:

@@ -11,9 +11,9 @@ import pytest
 
 from grader import course
 
-# nbgrader's own test notebooks are data for tests/test_nbgrader_corpus.py, not notebooks for
-# nbval to run (several fail on purpose).
-collect_ignore = ["nbgrader_files"]
+# nbgrader's own test notebooks and our own assignments in nbgrader's format are data for
+# tests/test_nbgrader_corpus.py, not notebooks for nbval to run (their sources raise on purpose).
+collect_ignore = ["nbgrader_files", "assignments"]
 
 LABS = course.course_labs()  # the course's own: its rules apply to them
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import course, grading, sandbox
+from grader import course, grading, notebooks, sandbox
 
 FILES = Path(__file__).parent / "nbgrader_files"
 
@@ -276,3 +276,55 @@ def test_a_courses_first_gradebook_knows_every_lab_and_no_student(tmp_path):
     with Gradebook(grading.db_url(tmp_path)) as gb:
         assert [n.name for n in gb.find_assignment("01_derivatives").notebooks] == ["derivatives"]
         assert gb.students == []
+
+
+HW1 = Path(__file__).parent / "assignments" / "hw1"
+# What the "partial" student got wrong, as (notebook, solution text, their text)
+PARTIAL = [
+    ("statistics.ipynb", '    if not values:\n        raise ValueError("no values")\n', ""),
+    ("statistics.ipynb", "return self.total / self.count", "return self.total // self.count"),
+    ("statistics.ipynb", "/ a.std()", "/ a.std(ddof=1)"),
+    ("statistics.ipynb", "    global CALLS\n    CALLS += 1\n", ""),
+    ("files.ipynb", 'int(row["score"])', 'row["score"]'),
+]
+
+
+@pytest.mark.root
+@pytest.mark.slow
+@pytest.mark.usefixtures("the_sandbox_works")
+def test_an_assignment_of_our_own_scores_as_stock_nbgrader_scores_it(tmp_path):
+    """hw1 (tests/assignments/), written as instructors write for nbgrader: a dict, a class
+    with a property, a lazy generator, a NumPy array, a lambda passed to the student's function,
+    module state the student's function changes, a hidden test of a raised ValueError, a data
+    file read beside the notebook, a student's function that writes a file the test reads, a
+    manually graded code answer that draws, and a markdown answer. The solution, the blank
+    release and a partly wrong submission, graded by stock nbgrader and by ours: every grade
+    cell scores the same."""
+    bench = load_first_grading()._bench()
+    ours, stock = tmp_path / "ours", tmp_path / "stock"
+    ours.mkdir()
+    shutil.copy(course.ROOT / "nbgrader_config.py", ours)
+    shutil.copytree(HW1, ours / "solutions" / "hw1")
+    grading.release(ours)
+    for student, folder in (("solution", HW1), ("blank", ours / "notebooks" / "hw1"),
+                            ("partial", HW1)):
+        shutil.copytree(folder, ours / "submitted" / student / "hw1")
+    for name, right, wrong in PARTIAL:
+        path = ours / "submitted" / "partial" / "hw1" / name
+        nb = notebooks.read(path)
+        cell, = (c for c in nb.cells if right in c.source)
+        cell.source = cell.source.replace(right, wrong)
+        notebooks.write(nb, path)
+    shutil.copytree(ours, stock, ignore=shutil.ignore_patterns("build", "gradebook.db"))
+    graded = outcomes(ours)
+    assert [o.status for o in graded] == ["ok"] * 6, graded
+    bench.grade_stock(stock, ["hw1"])
+    stock_scores, our_scores = bench.grade_cell_scores(stock), bench.grade_cell_scores(ours)
+    assert our_scores == stock_scores
+    autograded = {s: sum(v for k, v in our_scores.items() if k[0] == s and k[3].endswith("test"))
+                  for s in ("solution", "blank", "partial")}
+    # partial: summarize's hidden test, RunningMean, normalize, apply_twice and read_scores
+    # fail; squares_below and save_report (whose file the test reads) pass.
+    assert autograded == {"solution": 11.0, "blank": 0.0, "partial": 3.0}
+    report = ours / "autograded" / "partial" / "hw1" / "report.txt"
+    assert report.read_text() == "ada: 91\nbo: 70\n"
