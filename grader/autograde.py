@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
+import json
 import math
 import os
 import shutil
@@ -36,6 +37,7 @@ from grader import judge
 from grader.judge import GraderFault
 
 MAX_OUTPUT_CHARS = 100_000  # per cell: a runaway print loop is cut here, in the grader's memory
+MAX_NOTEBOOK_OUTPUT_CHARS = 5_000_000  # all outputs of a graded notebook, whatever made them
 # Files the student's code writes, brought beside the graded notebook: at most these, per notebook
 MAX_SIDE_FILES, MAX_SIDE_BYTES, MAX_SIDE_ENTRIES = 100, 20_000_000, 10_000
 # The one thread that judges grade cells, in this process, for every notebook: one notebook's
@@ -191,6 +193,20 @@ class JudgingClient(NotebookClient):
         """End the kernel from the judge's thread (its process, whatever it is doing)."""
         self.km.provisioner.process.kill()
 
+    def _update_display_id(self, display_id, msg):
+        """An update shows its data in every output that has its display id: it counts once
+        for each against the cell's cap (40 outputs sharing an id and one 5 MB update once
+        made a 200 MB graded notebook)."""
+        places = sum(len(indices) for indices in self._display_id_map.get(display_id, {}).values())
+        data = msg.get("content", {}).get("data", {})
+        self._chars = getattr(self, "_chars", 0) + \
+            sum(len(str(v)) for v in data.values()) * max(places, 1)
+        if self._chars > MAX_OUTPUT_CHARS:
+            msg["content"]["data"] = {
+                "text/plain": f"[output cut: more than {MAX_OUTPUT_CHARS} characters]"}
+            msg["content"]["metadata"] = {}
+        super()._update_display_id(display_id, msg)
+
     def output(self, outs, msg, display_id, cell_index):
         """Keep a cell's output only up to MAX_OUTPUT_CHARS, then one line saying so."""
         size = len(str(msg.get("content", {}).get("text", ""))) + \
@@ -282,6 +298,31 @@ def _read_regular(folder: Path, relative: str, limit: int) -> bytes | None:
         os.close(fd)
 
 
+def fit(nb, limit: int) -> bool:
+    """Cut the largest outputs of `nb` until all of them together take at most `limit`
+    characters (as JSON); whether anything was cut. An error output stays an error (nbgrader
+    scores a grade cell by it), with its text shortened; any other becomes a line saying why."""
+    sizes = sorted(((len(json.dumps(out)), i, j) for i, cell in enumerate(nb.cells)
+                    for j, out in enumerate(cell.get("outputs", []))), reverse=True)
+    total = sum(size for size, _, _ in sizes)
+    for size, i, j in sizes:
+        if total <= limit:
+            break
+        out = nb.cells[i].outputs[j]
+        if out.get("output_type") == "error":
+            small = nbformat.v4.new_output(
+                "error", ename=str(out.get("ename", ""))[:200],
+                evalue=str(out.get("evalue", ""))[:2000],
+                traceback=[str(line)[:2000] for line in out.get("traceback", [])[-20:]])
+        else:
+            small = nbformat.v4.new_output(
+                "stream", name="stdout",
+                text=f"[output cut: the graded notebook would be over {limit} characters]\n")
+        nb.cells[i].outputs[j] = small
+        total -= size - len(json.dumps(small))
+    return bool(sizes) and total < sum(size for size, _, _ in sizes)
+
+
 def _copy_files(source: Path, target: Path) -> None:
     """The assignment's files (not notebooks, not links) from `source` into `target`."""
     if not source.is_dir():
@@ -348,7 +389,15 @@ class JudgedExecute(NbGraderPreprocessor):
         happen again was not the student's doing (a fault of ours once killed correct kernels
         now and then: see warm._owned_descriptors), so the second run is the one graded; and two
         deaths at different cells are a grader error, never a score.
+
+        Whatever the student's code printed or displayed, the graded notebook's outputs stay
+        under MAX_NOTEBOOK_OUTPUT_CHARS (see `fit`).
         """
+        nb, resources = self._preprocess(nb, resources)
+        fit(nb, MAX_NOTEBOOK_OUTPUT_CHARS)
+        return nb, resources
+
+    def _preprocess(self, nb, resources):
         original = copy.deepcopy(nb)
         beside = Path(resources.get("metadata", {}).get("path") or ".").resolve()
         self.side_files = SideFiles(beside)

@@ -93,6 +93,9 @@ def stage(folder: Path, lab: course.Lab) -> Staged:
                    p.suffix != ".ipynb" and p.name != "timestamp.txt" and not p.is_symlink())
     if extra:
         problems.append(f"extra files ignored: {', '.join(extra[:5])}")
+    _, bad_timestamp = _read_timestamp(folder)
+    if bad_timestamp:
+        problems.append(bad_timestamp)
     if (folder / expected) in found:
         path = folder / expected
     elif len(found) == 1 and len(lab.siblings) <= 1:
@@ -446,10 +449,26 @@ def _write_log(folder: Path, staged: Staged, text: str) -> Path:
 
 
 def _timestamp(root: Path, staged: Staged) -> str | None:
-    path = root / "submitted" / staged.student / staged.lab.name / "timestamp.txt"
-    if not path.is_file():
-        return None
-    return path.read_text().strip() or None
+    """The submission's timestamp.txt, if it is a date nbgrader can read (else None: stage()
+    says so in the status, and the submission is graded as on time)."""
+    return _read_timestamp(root / "submitted" / staged.student / staged.lab.name)[0]
+
+
+def _read_timestamp(folder: Path) -> tuple[str | None, str]:
+    """(The timestamp in folder/timestamp.txt or None, what was wrong with it or "")."""
+    from nbgrader.utils import parse_utc
+
+    path = folder / "timestamp.txt"
+    if path.is_symlink() or not path.exists():  # a link is never followed (stage says so)
+        return None, ""
+    if not path.is_file() or path.stat().st_size > 100:
+        return None, "timestamp.txt is not a short file: it is ignored"
+    text = path.read_bytes().decode("utf-8", "replace").strip()
+    try:
+        parse_utc(text)
+    except Exception:
+        return None, "timestamp.txt is not a date: it is ignored"
+    return text, ""
 
 
 def _max_score(lab: course.Lab) -> float:
@@ -466,7 +485,8 @@ def _events(nb: nbformat.NotebookNode) -> list[str]:
             name = output.get("ename", "")
             if name in ("TimeoutError", "KernelDied", "KernelGone"):
                 events.append(f"{output['evalue']} (cell {cell.get('id', '?')})")
-            if "[output cut:" in output.get("text", ""):
+            if "[output cut:" in output.get("text", "") or \
+                    "[output cut:" in str(output.get("data", {}).get("text/plain", "")):
                 events.append(f"output cut (cell {cell.get('id', '?')})")
     return list(dict.fromkeys(events))
 
@@ -520,7 +540,7 @@ def grade_class(root: Path = course.ROOT, *, sandbox: bool = True, force: bool =
         bar.close()
     export(root)
     for line in skipped:
-        print(line)
+        print(shown(line, limit=500))
     return [outcomes[student, lab.name, lab.student.name] for student, lab, _ in found]
 
 
@@ -533,6 +553,14 @@ def export(root: Path) -> Path:
     with Gradebook(db_url(root)) as gb:
         CsvExportPlugin(to=str(path)).export(gb)
     return path
+
+
+def shown(text: str, limit: int = 300) -> str:
+    """A string from a submission (a folder's name, a status naming its files) as one safe line
+    of the report: unprintable characters escaped, at most `limit` of them. A file name once
+    wrote escape codes and a forged line ("…: 0/7: copied from …") into `make grade`'s report."""
+    safe = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+    return safe if len(safe) <= limit else safe[:limit] + "…"
 
 
 def report(outcomes: list[Outcome], root: Path = course.ROOT) -> str:
@@ -554,13 +582,13 @@ def report(outcomes: list[Outcome], root: Path = course.ROOT) -> str:
     problems = [o for o in outcomes if o.status != "ok" and not o.is_fault]
     if problems:
         lines.append("\nsubmissions with something to know:")
-        lines.extend(f"  {o.student}/{names[id(o)]}: {o.score:g}/{o.max_score:g}: {o.status}"
-                     for o in problems)
+        lines.extend(f"  {shown(o.student)}/{names[id(o)]}: {o.score:g}/{o.max_score:g}: "
+                     f"{shown(o.status)}" for o in problems)
     faults = [o for o in outcomes if o.is_fault]
     if faults:
         lines.append(f"\nNOT GRADED: the grader failed on {len(faults)} submission(s); run "
                      "`make grade` again to retry them (each has a log):")
-        lines.extend(f"  {o.student}/{names[id(o)]}: {o.status}" for o in faults)
+        lines.extend(f"  {shown(o.student)}/{names[id(o)]}: {shown(o.status)}" for o in faults)
     return "\n".join(lines)
 
 

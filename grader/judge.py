@@ -537,14 +537,28 @@ def judge_cell(source: str, kernel: RemoteKernel) -> list[dict]:
         kernel.cell_deadline = math.inf
     outputs = []
     if stdout.getvalue():
-        outputs.append({"output_type": "stream", "name": "stdout", "text": stdout.getvalue()})
+        outputs.append({"output_type": "stream", "name": "stdout",
+                        "text": capped(stdout.getvalue())})
     if result is not None and error is None:
         outputs.append({"output_type": "execute_result", "execution_count": None,
-                        "metadata": {}, "data": {"text/plain": result}})
+                        "metadata": {}, "data": {"text/plain": capped(result)}})
     if error is not None:
-        outputs.append({"output_type": "error", "ename": type(error).__name__,
-                        "evalue": str(error), "traceback": _traceback(error)})
+        outputs.append({"output_type": "error", "ename": type(error).__name__[:200],
+                        "evalue": capped(str(error), MAX_ERROR_CHARS),
+                        "traceback": [capped(line, MAX_ERROR_CHARS)
+                                      for line in _traceback(error)[-MAX_TRACEBACK_LINES:]]})
     return outputs
+
+
+MAX_TEXT_CHARS = 100_000  # one output of a judged cell: a test may print a student's long value
+MAX_ERROR_CHARS, MAX_TRACEBACK_LINES = 10_000, 100  # an error's message (a student's, often)
+
+
+def capped(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """`text`, cut after `limit` characters with a line saying so."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[output cut: more than {limit} characters]\n"
 
 
 def _split_last_expression(source: str):

@@ -198,6 +198,11 @@ def make_class(root: Path) -> dict[str, tuple[float, str]]:
         status=None)
     put("output-flood", after(solution(), "imports", "for i in range(10**5):\n    print(i)"),
         FULL, status="output cut")
+    # 40 outputs sharing a display id, then one 5 MB update of them all: once 200 MB
+    put("display-update-flood", after(solution(), "imports", (
+        "from IPython.display import display, update_display\nfor i in range(40):\n"
+        "    display('.', display_id='d')\nupdate_display('z' * 5_000_000, display_id='d')")),
+        FULL, status="output cut")
     put("warns-on-stderr", with_answers(solution(), ex1_answer=(
         "def derivative_2x3_plus_x(x):\n    x = torch.tensor(x, requires_grad=True)\n"
         "    y = 2 * x**3 + x\n    y.backward()\n    y.grad  # a non-leaf's .grad: a warning\n"
@@ -265,3 +270,10 @@ def test_the_students_files_are_left_as_they_were(graded):
     root, _, _ = graded
     assert (root / "submitted" / "not-json" / LAB.name / LAB.student.name).read_text() == \
         "this is not a notebook"
+
+
+def test_a_flood_of_output_leaves_a_small_graded_notebook(graded):
+    root, _, _ = graded
+    for student in ("output-flood", "display-update-flood"):
+        path = root / "autograded" / student / LAB.name / LAB.student.name
+        assert path.stat().st_size < 1_000_000, (student, path.stat().st_size)
