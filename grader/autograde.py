@@ -148,6 +148,18 @@ class JudgingClient(NotebookClient):
                                  store_history=False)
         while (await self.kc.get_shell_msg(timeout=120))["parent_header"].get("msg_id") != msg_id:
             pass
+        # Before any student code: the kernel's sockets are made, so their folder becomes
+        # root's, and the judge connects to them now, never to a path the student has touched.
+        if hasattr(self.km, "lock_sockets"):
+            self.km.lock_sockets()
+        if self.remote is None:
+            await asyncio.get_running_loop().run_in_executor(JUDGE_THREAD, self._connect_judge)
+
+    def _connect_judge(self) -> None:
+        self.remote = judge.RemoteKernel(self.km, timeout=self.timeout, kill=self._kill,
+                                         deadline=self.deadline)
+        if self.side_files is not None:  # files a call wrote, for the test's next line
+            self.remote.after_call = lambda: self.side_files.bring(self.scratch)
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self.timed_out = True
@@ -170,10 +182,7 @@ class JudgingClient(NotebookClient):
         if self.dead and self.remote is None:
             return [_error("KernelGone", f"not run: {self.dead}")]
         if self.remote is None:
-            self.remote = judge.RemoteKernel(self.km, timeout=self.timeout, kill=self._kill,
-                                             deadline=self.deadline)
-            if self.side_files is not None:
-                self.remote.after_call = lambda: self.side_files.bring(self.scratch)
+            self._connect_judge()
         if self.dead:
             self.remote.gone = self.remote.gone or self.dead
         # A test opens the assignment's files (data.txt) where nbgrader put them: the grader's

@@ -94,8 +94,10 @@ class Limits:
 
 
 def sandbox_command(command: list[str], scratch: Path, course_root: Path, limits: Limits,
-                    cwd: Path | None = None, uid: int = NOBODY) -> list[str]:
+                    cwd: Path | None = None, uid: int = NOBODY,
+                    sockets: Path | None = None) -> list[str]:
     """`command` wrapped to run in the sandbox: bwrap, then drop to `uid`, then the limits.
+    `sockets` is the folder where the kernel makes its ipc sockets, shown read-write.
 
     Not `--unshare-all`: as root that adds a user namespace mapping the kernel to root, which
     the kernel exempts from RLIMIT_NPROC and which owns every root-owned file. Instead the same
@@ -107,7 +109,7 @@ def sandbox_command(command: list[str], scratch: Path, course_root: Path, limits
         "bwrap", "--die-with-parent", "--new-session",
         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-        *_mounts(course_root.resolve(), scratch), "--chdir", str(cwd),
+        *_mounts(course_root.resolve(), scratch, sockets), "--chdir", str(cwd),
         "--clearenv", *_environment(scratch, limits),
         # setpriv needs these three to change uid; it then drops every capability.
         "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
@@ -118,7 +120,7 @@ def sandbox_command(command: list[str], scratch: Path, course_root: Path, limits
     ]
 
 
-def _mounts(course_root: Path, scratch: Path) -> list[str]:
+def _mounts(course_root: Path, scratch: Path, sockets: Path | None = None) -> list[str]:
     """An empty tmpfs over each secret place, then what the kernel needs shown again.
 
     Hidden: the course root and the grader's own checkout (which holds the real solutions and
@@ -135,7 +137,9 @@ def _mounts(course_root: Path, scratch: Path) -> list[str]:
     args = [arg for place in hidden for arg in ("--tmpfs", str(place))]
     for path in shown:
         args += [*_parents(path, hidden), "--ro-bind", str(path), str(path)]
-    return args + [*_parents(scratch, hidden), "--bind", str(scratch), str(scratch)]
+    for place in [scratch] + ([sockets.resolve()] if sockets else []):
+        args += [*_parents(place, hidden), "--bind", str(place), str(place)]
+    return args
 
 
 def _parents(path: Path, hidden: list[Path]) -> list[str]:
@@ -215,7 +219,8 @@ def _uids_in_use() -> set[int]:
 
 
 def start_holder(scratch: Path, course_root: Path, limits: Limits, timeout: float = 30,
-                 uid: int = NOBODY) -> tuple[subprocess.Popen, int]:
+                 uid: int = NOBODY, sockets: Path | None = None
+                 ) -> tuple[subprocess.Popen, int]:
     """A sandbox exactly like a cold kernel's, holding only `sleep`, for a warm kernel to join.
 
     Returns the bwrap process and the pid (as seen here) of the sandbox's first process, whose
@@ -224,7 +229,7 @@ def start_holder(scratch: Path, course_root: Path, limits: Limits, timeout: floa
     """
     info_read, info_write = os.pipe()
     command = sandbox_command(["sh", "-c", "echo ready && exec sleep infinity"], scratch,
-                              course_root, limits, uid=uid)
+                              course_root, limits, uid=uid, sockets=sockets)
     command[1:1] = ["--info-fd", str(info_write)]
     holder = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               pass_fds=(info_write,))
@@ -330,8 +335,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         scratch = Path(scratch).resolve()
         self.kernel_uid = KernelUid()
         give_to_kernel(scratch, self.kernel_uid.uid)
+        # The kernel's sockets are not in its scratch directory: there the student's code could
+        # put a link in their place, and the grader (root) would connect where it points.
+        # They are in a folder of their own, the kernel's while it makes them, root's after
+        # (lock_sockets), which the kernel sees as a mount point it cannot move.
+        self.sockets = Path(tempfile.mkdtemp(prefix="kernel-sockets-")).resolve()
+        os.chown(self.sockets, self.kernel_uid.uid, self.kernel_uid.uid)
         kwargs.setdefault("kernel_name", "python3")
-        super().__init__(transport="ipc", ip=str(scratch / "kernel"),
+        super().__init__(transport="ipc", ip=str(self.sockets / "kernel"),
                          connection_file=str(scratch / "kernel.json"), **kwargs)
         self.scratch, self.course_root = scratch, Path(course_root)
         self.limits = limits or Limits()
@@ -350,15 +361,23 @@ class SandboxedKernelManager(AsyncKernelManager):
         cwd = (self._launch_args or {}).get("cwd")
         return sandbox_command(super().format_kernel_cmd(extra_arguments), self.scratch,
                                self.course_root, self.limits, Path(cwd) if cwd else None,
-                               uid=self.uid)
+                               uid=self.uid, sockets=self.sockets)
 
     @property
     def uid(self) -> int:
         return self.kernel_uid.uid
 
+    def lock_sockets(self) -> None:
+        """Once the kernel has made its sockets, and before any student code runs: the folder
+        becomes root's, so the kernel can no longer put anything else in their place."""
+        os.chown(self.sockets, 0, 0)
+        self.sockets.chmod(0o755)
+
     def release_uid(self) -> None:
-        """After the kernel is shut down: its uid may go to another kernel."""
+        """After the kernel is shut down: its uid may go to another kernel, and its sockets'
+        folder goes."""
         self.kernel_uid.release()
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
     def write_connection_file(self, **kwargs) -> None:
         """The connection file is written 0600 by root: the kernel, with its own uid, must

@@ -338,7 +338,7 @@ class WarmSandboxProvisioner(LocalProvisioner):
         km = self.parent
         cwd = Path(kwargs.get("cwd") or km.scratch)
         holder, holder_pid = sandbox.start_holder(km.scratch, km.course_root, km.limits,
-                                                  uid=km.uid)
+                                                  uid=km.uid, sockets=km.sockets)
         try:
             env = sandbox.kernel_environment(km.scratch, km.limits)
             request = {"holder": holder_pid, "connection_file": km.connection_file,

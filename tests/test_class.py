@@ -135,6 +135,16 @@ ATTACKS = {
 }
 
 BLANK_ANSWERS = {"ex1-answer", "ex2-answer", "ex3-answer"}
+SOCKET_SWAP = """import json, os
+info = json.load(open('kernel.json'))
+for port in ('shell_port', 'control_port', 'iopub_port', 'hb_port'):
+    path = f"{info['ip']}-{info[port]}"
+    try:
+        os.unlink(path)
+        os.symlink('/run/elsewhere.sock', path)
+        print('SWAPPED', port)
+    except OSError as error:
+        print('KEPT', port, type(error).__name__)"""
 
 
 def make_class(root: Path) -> dict[str, tuple[float, str]]:
@@ -198,6 +208,8 @@ def make_class(root: Path) -> dict[str, tuple[float, str]]:
         status=None)
     put("output-flood", after(solution(), "imports", "for i in range(10**5):\n    print(i)"),
         FULL, status="output cut")
+    # the kernel's sockets swapped for links: once, the grader (root) connected where they led
+    put("socket-swap", after(solution(), "imports", SOCKET_SWAP), FULL)
     # 40 outputs sharing a display id, then one 5 MB update of them all: once 200 MB
     put("display-update-flood", after(solution(), "imports", (
         "from IPython.display import display, update_display\nfor i in range(40):\n"
@@ -277,3 +289,13 @@ def test_a_flood_of_output_leaves_a_small_graded_notebook(graded):
     for student in ("output-flood", "display-update-flood"):
         path = root / "autograded" / student / LAB.name / LAB.student.name
         assert path.stat().st_size < 1_000_000, (student, path.stat().st_size)
+
+
+def test_the_kernels_sockets_cannot_be_swapped_by_the_students_code(graded):
+    """They are made before any student code runs, in a folder that is root's from then on."""
+    root, _, outcomes = graded
+    path = root / "autograded" / "socket-swap" / LAB.name / LAB.student.name
+    text = path.read_text(encoding="utf-8")
+    for port in ("shell_port", "control_port", "iopub_port", "hb_port"):
+        assert f"KEPT {port} PermissionError" in text and f"SWAPPED {port}" not in text, port
+    assert (outcomes["socket-swap"].score, outcomes["socket-swap"].status) == (FULL, "ok")

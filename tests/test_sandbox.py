@@ -330,6 +330,7 @@ def test_nbclient_runs_a_notebook_and_interrupts_a_cell_that_times_out(tmp_path,
                        resources={"metadata": {"path": str(scratch)}}).execute()
     finally:
         run_sync(km.shutdown_kernel)()
+        km.release_uid()
     assert [o.ename for o in nb.cells[1].outputs] == ["KeyboardInterrupt"]
     assert nb.cells[2].outputs[0].text == "42\n"  # the kernel lived on after the interrupt
 
