@@ -9,7 +9,8 @@ student's work, phone home, or take the machine down. So its kernel runs under b
   what the kernel needs (the Python environment and the `grader` package). Only the submission's
   scratch directory is writable; it is also the kernel's cwd, HOME and TMPDIR;
 - no network (its own network namespace, with only a loopback); the kernel talks to the grader
-  over unix sockets in the scratch directory (transport "ipc");
+  over unix sockets (transport "ipc") in a folder of their own, which becomes root's as soon as
+  the kernel has made them, before any student code runs (`lock_sockets`);
 - its own pid, ipc and uts namespaces, its own session, and it dies with the grader;
 - it runs as a uid of its own (KERNEL_UIDS: no account has it, no other kernel running at the
   same time shares it), with no capabilities and no_new_privs: as root the kernel would be
