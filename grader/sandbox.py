@@ -4,10 +4,11 @@ A submission is untrusted code: it could read the solutions or the gradebook, ch
 student's work, phone home, or take the machine down. So its kernel runs under bubblewrap
 (`bwrap`), which gives it namespaces of its own, and under resource limits:
 
-- files: the whole filesystem read-only; the course root, the checkout the grader runs from, and
-  /root, /home, /run, /tmp, /var/tmp hidden behind empty tmpfs; then shown again, read-only, only
-  what the kernel needs (the Python environment and the `grader` package). Only the submission's
-  scratch directory is writable; it is also the kernel's cwd, HOME and TMPDIR;
+- files: only what the kernel needs, read-only (an allowlist, SHOWN and SHOWN_ETC: the
+  system's programs and libraries, a few files of /etc, the Python environment and the
+  `grader` package); nothing else of the machine is there, wherever the course or another
+  checkout of it lies. Only the submission's scratch directory is writable; it is also the
+  kernel's cwd, HOME and TMPDIR;
 - no network (its own network namespace, with only a loopback); the kernel talks to the grader
   over unix sockets (transport "ipc") in a folder of their own, which becomes root's as soon as
   the kernel has made them, before any student code runs (`lock_sockets`);
@@ -50,9 +51,17 @@ NOBODY = 65534
 # lock file in UID_LOCKS and only while no process of that uid is left.
 KERNEL_UIDS = range(2_100_000_000, 2_100_004_096)
 UID_LOCKS = Path("/run/autograd-labs-kernel-uids")
-# Hidden from the kernel besides the course itself: homes (ssh keys, tokens, pyenv), sockets of
-# the machine's services (a database, docker), and other users' temporary files.
-HIDDEN = ("/root", "/home", "/run", "/tmp", "/var/tmp")
+# All the kernel sees of the machine, read-only (an allowlist: a course checked out anywhere
+# else, /srv or /work, say, is simply not there): the system's programs and libraries, the
+# parts of /etc that the C library, Python and matplotlib read, and the CPUs' description
+# (torch reads it). Besides these: the Python environment and the grader package (read-only),
+# its scratch directory and its sockets' folder.
+SHOWN = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+         "/sys/devices/system/cpu")
+SHOWN_ETC = ("alternatives", "fonts", "group", "host.conf", "hosts", "ld.so.cache", "ld.so.conf",
+             "ld.so.conf.d", "locale.alias", "localtime", "mime.types", "nsswitch.conf",
+             "os-release", "passwd", "protocols", "services", "ssl", "ca-certificates",
+             "timezone", "matplotlibrc")
 GiB, MiB = 2**30, 2**20
 
 
@@ -109,7 +118,7 @@ def sandbox_command(command: list[str], scratch: Path, course_root: Path, limits
     return [
         "bwrap", "--die-with-parent", "--new-session",
         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+        "--dev", "/dev", "--proc", "/proc",
         *_mounts(course_root.resolve(), scratch, sockets), "--chdir", str(cwd),
         "--clearenv", *_environment(scratch, limits),
         # setpriv needs these three to change uid; it then drops every capability.
@@ -122,33 +131,41 @@ def sandbox_command(command: list[str], scratch: Path, course_root: Path, limits
 
 
 def _mounts(course_root: Path, scratch: Path, sockets: Path | None = None) -> list[str]:
-    """An empty tmpfs over each secret place, then what the kernel needs shown again.
-
-    Hidden: the course root and the grader's own checkout (which holds the real solutions and
-    gradebook even when the course graded lives elsewhere), and HIDDEN. Shown read-only: the
-    Python environment (a venv, and the Python it was made from, which pyenv keeps under /root)
-    and the grader package, which an editable install imports from the checkout by its absolute
-    path. Shown read-write: the scratch directory.
-    """
-    hidden = sorted(p for p in {Path(p) for p in HIDDEN} | {course_root, GRADER_DIR.parent}
-                    if p.is_dir())  # a parent before its children
+    """The kernel's view of the filesystem, made from nothing: SHOWN and SHOWN_ETC, the Python
+    environment (a venv, and the Python it was made from, which pyenv keeps under /root) and the
+    grader package (which an editable install imports from the checkout by its absolute path),
+    all read-only; the scratch directory and the sockets' folder read-write. Nothing else of
+    the machine is there: not the course (`course_root`, wherever it is), not the grader's
+    checkout, not homes, services' sockets or other users' files."""
+    system = [Path(p) for p in SHOWN if os.path.lexists(p)] + \
+        [Path("/etc") / name for name in SHOWN_ETC if (Path("/etc") / name).exists()]
+    args = []
+    for path in system:
+        if path.is_symlink():  # /bin -> usr/bin on a merged-/usr system
+            args += ["--symlink", os.readlink(path), str(path)]
+        else:
+            args += [*_parents(path, system), "--ro-bind", str(path), str(path)]
     shown = sorted({Path(p).resolve() for p in
                     (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
                    | {GRADER_DIR})
-    args = [arg for place in hidden for arg in ("--tmpfs", str(place))]
     for path in shown:
-        args += [*_parents(path, hidden), "--ro-bind", str(path), str(path)]
+        args += [*_parents(path, system), "--ro-bind", str(path), str(path)]
+    # a course kept inside a folder shown above (/usr/local/course, say) is hidden again
+    hidden = [course_root] if any(course_root.is_relative_to(p) for p in system + shown) else []
+    args += [arg for place in hidden for arg in ("--tmpfs", str(place))]
     for place in [scratch] + ([sockets.resolve()] if sockets else []):
-        args += [*_parents(place, hidden), "--bind", str(place), str(place)]
+        args += [*_parents(place, system, hidden), "--bind", str(place), str(place)]
     return args
 
 
-def _parents(path: Path, hidden: list[Path]) -> list[str]:
-    """Directories to make (mode 0755) in a tmpfs on the way to `path`: bwrap would make the
-    missing ones 0700, which the kernel's uid cannot enter."""
-    return [arg for parent in reversed(path.parents)
-            if any(parent != place and parent.is_relative_to(place) for place in hidden)
-            for arg in ("--dir", str(parent))]
+def _parents(path: Path, system: list[Path], hidden: list[Path] = ()) -> list[str]:
+    """Directories to make (mode 0755) on the way to `path` where none is yet (outside the
+    system folders shown, or inside a hidden place): bwrap would make them 0700, which the
+    kernel's uid cannot enter."""
+    return [arg for parent in reversed(path.parents) if parent != Path("/")
+            and (not any(parent.is_relative_to(place) for place in system) or
+                 any(parent != place and parent.is_relative_to(place) for place in hidden))
+            for arg in ("--perms", "0755", "--dir", str(parent))]
 
 
 def _environment(scratch: Path, limits: Limits) -> list[str]:

@@ -9,6 +9,7 @@ bubblewrap is installed by `make env`, so a machine without it fails here: it do
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sys
 import time
@@ -188,8 +189,48 @@ print(json.dumps(result))
 """)
     assert seen.pop(str(scratch)) == "written"
     assert (scratch / name).read_text() == "hello"
-    assert set(seen.values()) <= {"PermissionError", "OSError"}, seen  # EACCES or EROFS
+    # EACCES or EROFS, or the place is not there at all
+    assert set(seen.values()) <= {"PermissionError", "OSError", "FileNotFoundError"}, seen
     assert not any((Path(place) / name).exists() for place in seen)
+
+
+@pytest.fixture
+def host_secrets():
+    """Files in places no list names: another checkout of the course beside ours, /srv, /opt,
+    /var, /mnt. The sandbox shows what the kernel needs, not all but a list of places."""
+    stamp = time.time_ns()
+    folders = [ROOT.parent / f"other-checkout-{stamp}" / "solutions", Path(f"/srv/course-{stamp}"),
+               Path(f"/opt/course-{stamp}"), Path(f"/var/lib/course-{stamp}"),
+               Path(f"/mnt/course-{stamp}")]
+    made = []
+    try:
+        for folder in folders:
+            folder.mkdir(parents=True)
+            made.append(folder)
+            (folder / "secret.txt").write_text("hidden tests")
+            (folder / "secret.txt").chmod(0o644)
+            for parent in [folder, *folder.parents]:  # readable by anyone on the machine
+                if parent.is_relative_to(ROOT.parent) or parent == folder:
+                    parent.chmod(parent.stat().st_mode | 0o005)
+        yield [folder / "secret.txt" for folder in folders]
+    finally:
+        for folder in made:
+            shutil.rmtree(folder.parent if folder.name == "solutions" else folder)
+
+
+def test_a_file_anywhere_else_on_the_machine_cannot_be_read(kernel, host_secrets):
+    km, kc, _ = kernel
+    seen = answer(kc, f"""
+import json
+result = {{}}
+for path in {[str(p) for p in host_secrets]!r}:
+    try:
+        result[path] = open(path).read()
+    except OSError as error:
+        result[path] = type(error).__name__
+print(json.dumps(result))
+""")
+    assert seen == dict.fromkeys(map(str, host_secrets), "FileNotFoundError")
 
 
 def test_has_no_network(kernel):
