@@ -189,9 +189,25 @@ def check_close(
     if dtype is not None and answer.dtype != dtype:
         _fail(label, where, f"{_show(expected)}, as a tensor of dtype {dtype}",
               f"dtype {answer.dtype}", hints)
+    if dtype == torch.float64 and _only_float32_precise(answer, expected):
+        _fail(label, where, f"{_show(expected)}, computed in float64",
+              f"{_show(answer)}, whose digits are only float32's", hints,
+              tolerance="(was something in your computation float32, then made float64?)")
     if not torch.allclose(answer.detach().to(torch.float64), expected, rtol=rtol, atol=atol):
         _fail(label, where, _show(expected), _show(answer), hints,
               tolerance=f"(tolerance: atol={atol:g}, rtol={rtol:g})")
+
+
+def _only_float32_precise(answer: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Whether an answer has float32's precision where float64's is asked: float32 holds every
+    one of its values exactly, and not every expected value. It is judged from the numbers, as
+    they come back from the student's kernel, not from the dtype that the kernel reports (a
+    submission can make its kernel report float64 for a float32 result)."""
+    def exact_in_float32(t: torch.Tensor) -> bool:
+        t = t.detach().to(torch.float64)
+        return bool(torch.equal(t, t.to(torch.float32).to(torch.float64)))
+
+    return exact_in_float32(answer) and not exact_in_float32(expected)
 
 
 def _as_float_tensor(label, got, where, expected, hints) -> torch.Tensor:

@@ -93,6 +93,20 @@ def test_a_demanded_dtype_is_checked():
                               dtype=torch.float64)
 
 
+def test_a_float32_result_relabelled_float64_fails_by_its_digits():
+    """A submission once made its kernel report float64 for a float32 result: the dtype is
+    judged from the values too, where the expected ones need float64's precision."""
+    grad = reference.gradient(lambda p: (p**3).sum())
+    point = torch.tensor([0.3, -1.2], dtype=torch.float64)
+    relabelled = lambda p: (3 * p.float() ** 2).double()  # noqa: E731
+    checks.check_function("∇f", lambda p: 3 * p**2, grad, [point], dtype=torch.float64)
+    with fails_with("computed in float64", "digits are only float32's"):
+        checks.check_function("∇f", relabelled, grad, [point], dtype=torch.float64)
+    # where float32 holds the expected values exactly, the digits cannot tell: it passes
+    checks.check_function("∇f", relabelled, grad,
+                          [torch.tensor([1.0, 2.0], dtype=torch.float64)], dtype=torch.float64)
+
+
 def test_points_with_several_arguments_are_described_by_parameter_name():
     f = lambda u, v: u * v + u**2  # noqa: E731
     with fails_with("at u = 1.0, v = 2.0", "expected: 4.0"):
