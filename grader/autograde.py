@@ -217,7 +217,16 @@ class JudgingClient(NotebookClient):
         super()._update_display_id(display_id, msg)
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keep a cell's output only up to MAX_OUTPUT_CHARS, then one line saying so."""
+        """Keep a cell's output only up to MAX_OUTPUT_CHARS, then one line saying so. An error
+        is always kept (it says the cell failed), its message and traceback cut as the judge
+        cuts its own."""
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "error" or msg.get("header", {}).get("msg_type") == "error":
+            content["evalue"] = judge.capped(str(content.get("evalue", "")),
+                                             judge.MAX_ERROR_CHARS)
+            content["traceback"] = [judge.capped(str(line), judge.MAX_ERROR_CHARS) for line in
+                                    list(content.get("traceback", []))[-judge.MAX_TRACEBACK_LINES:]]
+            return super().output(outs, msg, display_id, cell_index)
         size = len(str(msg.get("content", {}).get("text", ""))) + \
             sum(len(str(v)) for v in msg.get("content", {}).get("data", {}).values())
         self._chars = getattr(self, "_chars", 0) + size

@@ -89,8 +89,13 @@ def stage(folder: Path, lab: course.Lab) -> Staged:
     found = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink())
     released = {p.name for p in lab.student.parent.iterdir()} if lab.student.parent.is_dir() \
         else set()  # the notebooks and the files released with them (data, images)
+    odd = sorted(p.name for p in folder.iterdir()
+                 if not p.is_symlink() and not p.is_file() and not p.is_dir())
+    if odd:  # a fifo or a device: never opened (reading a fifo would wait for ever)
+        problems.append(f"not files, ignored: {', '.join(odd[:5])}")
     extra = sorted(p.name for p in folder.iterdir() if p.name not in released and
-                   p.suffix != ".ipynb" and p.name != "timestamp.txt" and not p.is_symlink())
+                   p.suffix != ".ipynb" and p.name != "timestamp.txt" and not p.is_symlink()
+                   and p.name not in odd)
     if extra:
         problems.append(f"extra files ignored: {', '.join(extra[:5])}")
     _, bad_timestamp = _read_timestamp(folder)

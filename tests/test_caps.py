@@ -95,3 +95,19 @@ def test_a_timestamp_that_is_no_date_is_a_status(tmp_path, content, problem):
     assert [p for p in staged.problems if "timestamp" in p] == ([problem] if problem else [])
     timestamp, _ = grading._read_timestamp(folder)
     assert timestamp == (content if problem is None else None)
+
+
+def test_an_error_in_a_students_cell_is_kept_with_its_message_cut():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
+    client = autograde.JudgingClient(nb)
+    client._chars, client.clear_before_next_output = 0, False
+    outs = []
+    message = {"msg_type": "error", "header": {"msg_type": "error"}, "parent_header": {},
+               "metadata": {},
+               "content": {"ename": "ValueError", "evalue": "v" * 5_000_000,
+                           "traceback": ["t" * 5_000_000] * 500}}
+    client.output(outs, message, None, 0)
+    error, = outs
+    assert error["output_type"] == "error" and error["ename"] == "ValueError"
+    assert len(json.dumps(error)) < 2 * judge.MAX_ERROR_CHARS * (judge.MAX_TRACEBACK_LINES + 2)
+    assert len(error["traceback"]) == judge.MAX_TRACEBACK_LINES

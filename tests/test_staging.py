@@ -135,7 +135,8 @@ def test_a_file_that_cannot_be_read_at_all_is_staged_as_blank(tmp_path):
     os.mkfifo(path)  # a pipe: reading would block forever; it is not a file
     staged = grading.stage_safely(folder, LAB)
     assert nbformat.writes(staged.notebook) == BLANK
-    assert staged.problems[-1] == "no notebook submitted: graded as blank"
+    assert staged.problems == [f"not files, ignored: {LAB.student.name}",
+                               "no notebook submitted: graded as blank"]
 
 
 @pytest.mark.root
