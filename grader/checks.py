@@ -144,6 +144,12 @@ def in_student_kernel(helper: Callable) -> Callable:
     backward, say) needs the graph and the student's code in one process. When grading, the
     judge sends such a helper to the student's kernel with its arguments and gets its result
     back as data; in a notebook it is an ordinary function.
+
+    The student's kernel is the student's: a helper's result is only numbers, and the judge
+    must decide from them (compare them with a reference, or with each other, as Lab 5's
+    gradcheck does), never take a verdict, a label or a flag from it. What numbers cannot show
+    stays unverified: that `function` is the `apply` of a torch.autograd.Function, say (a plain
+    function of torch operations gives the same numbers), so no point may rest on it alone.
     """
 
     @functools.wraps(helper)
