@@ -74,6 +74,24 @@ def test_a_folder_swapped_for_a_link_leads_nowhere(folders, tmp_path):
         autograde._read_regular(scratch, os.path.join("sub", "key"), 1000)
 
 
+def test_an_unchanged_file_is_not_read_again(folders, monkeypatch):
+    """Files are brought after every call a test makes into the kernel: a big file that did not
+    change costs a stat, not a copy."""
+    scratch, beside = folders
+    (scratch / "big.bin").write_bytes(b"x" * 1_000_000)
+    files = autograde.SideFiles(beside)
+    files.bring(scratch)
+    reads = []
+    real = os.read
+    monkeypatch.setattr(autograde.os, "read", lambda fd, n: reads.append(n) or real(fd, n))
+    for _ in range(5):
+        files.bring(scratch)
+    assert reads == []
+    (scratch / "big.bin").write_bytes(b"y" * 10)
+    files.bring(scratch)
+    assert len(reads) == 1 and (beside / "big.bin").read_bytes() == b"y" * 10
+
+
 def test_at_most_so_many_files_and_bytes(folders, monkeypatch):
     scratch, beside = folders
     monkeypatch.setattr(autograde, "MAX_SIDE_FILES", 3)
