@@ -58,6 +58,9 @@ UID_LOCKS = Path("/run/autograd-labs-kernel-uids")
 # its scratch directory and its sockets' folder.
 SHOWN = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
          "/sys/devices/system/cpu")
+# What a kernel may import of the grader: the package, what the judge's calls need, and the
+# checks (a lab's progress cell prints their summary).
+KERNEL_MODULES = ("__init__.py", "kernel_side.py", "checks.py")
 SHOWN_ETC = ("alternatives", "fonts", "group", "host.conf", "hosts", "ld.so.cache", "ld.so.conf",
              "ld.so.conf.d", "locale.alias", "localtime", "mime.types", "nsswitch.conf",
              "os-release", "passwd", "protocols", "services", "ssl", "ca-certificates",
@@ -146,10 +149,18 @@ def _mounts(course_root: Path, scratch: Path, sockets: Path | None = None) -> li
         else:
             args += [*_parents(path, system), "--ro-bind", str(path), str(path)]
     shown = sorted({Path(p).resolve() for p in
-                    (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
-                   | {GRADER_DIR})
+                    (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)})
     for path in shown:
         args += [*_parents(path, system), "--ro-bind", str(path), str(path)]
+    # Of the grader package, only the modules a kernel imports: never grader.reference, whose
+    # functions answer Labs 1-4 (an installed package, inside a prefix above, is hidden first).
+    if any(GRADER_DIR.is_relative_to(p) for p in shown):
+        args += ["--tmpfs", str(GRADER_DIR)]
+    else:
+        args += [*_parents(GRADER_DIR, system), "--perms", "0755", "--dir", str(GRADER_DIR)]
+    for name in KERNEL_MODULES:
+        args += ["--ro-bind", str(GRADER_DIR / name), str(GRADER_DIR / name)]
+    shown.append(GRADER_DIR)
     # a course kept inside a folder shown above (/usr/local/course, say) is hidden again
     hidden = [course_root] if any(course_root.is_relative_to(p) for p in system + shown) else []
     args += [arg for place in hidden for arg in ("--tmpfs", str(place))]

@@ -376,23 +376,32 @@ def test_nbclient_runs_a_notebook_and_interrupts_a_cell_that_times_out(tmp_path,
     assert nb.cells[2].outputs[0].text == "42\n"  # the kernel lived on after the interrupt
 
 
-def test_the_real_course_is_hidden_but_torch_and_the_grader_import(tmp_path, start):
+def test_the_real_course_and_the_references_are_hidden_but_torch_and_the_grader_import(tmp_path, start):
     require_sandbox()
     with sandbox.start_sandboxed_kernel(tmp_path / "scratch", ROOT, sandbox.Limits(),
                                         warm=start == "warm") as (km, kc):
         seen = answer(kc, f"""
 import json, os
 import torch, grader
-from grader import checks, reference
+from grader import checks, kernel_side
+try:
+    from grader import reference
+    answers = "imported"
+except ImportError as error:
+    answers = type(error).__name__
 
 root = {str(ROOT)!r}
 print(json.dumps([sorted(os.listdir(root)), os.path.exists(os.path.join(root, "solutions")),
-                  os.path.exists(os.path.join(root, "gradebook.db")), grader.__file__]))
+                  os.path.exists(os.path.join(root, "gradebook.db")), grader.__file__, answers,
+                  sorted(os.listdir(os.path.dirname(grader.__file__)))]))
 """)
-    listing, solutions, gradebook, grader_file = seen
+    listing, solutions, gradebook, grader_file, answers, modules = seen
     assert not solutions and not gradebook
     assert set(listing) <= {".venv", "grader"}, listing
     assert grader_file == str(sandbox.GRADER_DIR / "__init__.py")
+    # the references that answer Labs 1-4 are not there for a graded kernel
+    assert answers == "ImportError"
+    assert set(modules) - {"__pycache__"} == set(sandbox.KERNEL_MODULES)
 
 
 def test_a_warm_kernels_inherited_file_objects_still_own_their_descriptors(tmp_path):
