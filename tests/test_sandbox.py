@@ -376,7 +376,7 @@ def test_nbclient_runs_a_notebook_and_interrupts_a_cell_that_times_out(tmp_path,
     assert nb.cells[2].outputs[0].text == "42\n"  # the kernel lived on after the interrupt
 
 
-def test_the_real_course_and_the_references_are_hidden_but_torch_and_the_grader_import(tmp_path, start):
+def test_the_course_and_the_references_are_hidden_but_torch_and_the_grader_import(tmp_path, start):
     require_sandbox()
     with sandbox.start_sandboxed_kernel(tmp_path / "scratch", ROOT, sandbox.Limits(),
                                         warm=start == "warm") as (km, kc):
