@@ -6,7 +6,8 @@ student's work, phone home, or take the machine down. So its kernel runs under b
 
 - files: only what the kernel needs, read-only (an allowlist, SHOWN and SHOWN_ETC: the
   system's programs and libraries, a few files of /etc, the Python environment and the
-  `grader` package); nothing else of the machine is there, wherever the course or another
+  modules of the `grader` package it imports, KERNEL_MODULES); nothing else of the machine is
+  there (not grader.reference, whose functions answer labs), wherever the course or another
   checkout of it lies. Only the submission's scratch directory is writable; it is also the
   kernel's cwd, HOME and TMPDIR;
 - no network (its own network namespace, with only a loopback); the kernel talks to the grader
@@ -54,7 +55,7 @@ UID_LOCKS = Path("/run/autograd-labs-kernel-uids")
 # All the kernel sees of the machine, read-only (an allowlist: a course checked out anywhere
 # else, /srv or /work, say, is simply not there): the system's programs and libraries, the
 # parts of /etc that the C library, Python and matplotlib read, and the CPUs' description
-# (torch reads it). Besides these: the Python environment and the grader package (read-only),
+# (torch reads it). Besides these: the Python environment and KERNEL_MODULES (read-only),
 # its scratch directory and its sockets' folder.
 SHOWN = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
          "/sys/devices/system/cpu")
