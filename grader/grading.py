@@ -282,10 +282,10 @@ def ensure_gradebook(root: Path) -> None:
     an assignment the gradebook does not know yet is released into it by nbgrader."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    url, first = db_url(root), root / "gradebook.db"
-    if url == f"sqlite:///{first}" and not first.exists():
+    url = db_url(root)
+    if _no_gradebook_yet(root, url):
         course_bundle(root)
-        shutil.copyfile(root / "build" / "cells.db", first)
+        shutil.copyfile(root / "build" / "cells.db", root / "gradebook.db")
         return
     with Gradebook(url) as gb:
         missing = set()
@@ -321,13 +321,19 @@ def release(root: Path = course.ROOT) -> None:
     at once in the cells-only gradebook the workers get (build/cells.db), so that the first
     grading after a release makes none, and in the course's gradebook: a first one is a copy
     of it; one with students' grades in it is updated by nbgrader."""
-    url, first = db_url(root), root / "gradebook.db"
+    url = db_url(root)
     _record_cells(root, root / "notebooks")
-    if url == f"sqlite:///{first}" and not first.exists():
-        shutil.copyfile(root / "build" / "cells.db", first)
+    if _no_gradebook_yet(root, url):
+        shutil.copyfile(root / "build" / "cells.db", root / "gradebook.db")
     else:
         course.generate_student_versions(root / "build" / "release", url, root)
         shutil.rmtree(root / "build" / "release")
+
+
+def _no_gradebook_yet(root: Path, url: str) -> bool:
+    """Whether the course's gradebook is the default SQLite file and not there yet: then it
+    starts as a copy of the cells-only one, which is what nbgrader's release would write."""
+    return url == f"sqlite:///{root / 'gradebook.db'}" and not (root / "gradebook.db").exists()
 
 
 def _cells_digest(root: Path) -> str:

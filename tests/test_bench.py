@@ -19,9 +19,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.root]
 BENCH = course.ROOT / "bench" / "grading.py"
 
 
-def load_bench():
-    """bench/grading.py as a module (bench/ is a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_grading", BENCH)
+def load_bench(script: str = "grading"):
+    """bench/<script>.py as a module (bench/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{script}", BENCH.parent / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

@@ -186,16 +186,9 @@ def test_nbgraders_cell_timeout_is_the_judges(tmp_path, setting, cli, expected):
 
 
 def load_first_grading():
-    """bench/first_grading.py as a module (bench/ is a folder of scripts, not a package)."""
-    import importlib.util
-    import sys
+    from tests.test_bench import load_bench
 
-    spec = importlib.util.spec_from_file_location("bench_first_grading",
-                                                  course.ROOT / "bench" / "first_grading.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("first_grading")
 
 
 @pytest.mark.root
