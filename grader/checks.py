@@ -17,6 +17,7 @@ import contextlib
 import functools
 import inspect
 import math
+import sys
 import types
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -70,17 +71,23 @@ KNOWN_ERRORS = {
         "Add retain_graph=True only where the same graph is needed again on purpose (one "
         "backward per row of a Jacobian, say).",
     "leaf Variable that requires grad is being used in an in-place operation":
-        "do not change a leaf that requires grad in place (x += 1, x[0] = ...): "
-        "make a new tensor instead (x = x + 1).",
+        "a leaf that requires grad cannot be changed in place (x += 1, x[0] = ...) while "
+        "autograd records: compute a new tensor (y = x + 1), or, to update a parameter (a "
+        "gradient step), change it inside `with torch.no_grad():`.",
     "Can't call numpy() on Tensor that requires grad":
         "call .detach() before .numpy().",
     "does not require grad and does not have a grad_fn":
         "what you differentiate does not depend on any tensor with requires_grad=True: "
-        "make your input a leaf first, e.g. x = torch.tensor(x, requires_grad=True). For a "
+        "make your input a leaf first: x = torch.tensor(x, requires_grad=True) for a number, "
+        "x = x.detach().requires_grad_() for a tensor. For a "
         "second derivative, pass create_graph=True when taking the first one, so that the "
         "first derivative is recorded too.",
     "Only Tensors of floating point":
         "only floating-point tensors can require grad: torch.tensor(2.0), not torch.tensor(2).",
+    "may be evaluated only at":
+        "autograd needs the function's value at the point itself, once: make the point a leaf, "
+        "evaluate the function there, and call backward(). Evaluating it anywhere else (finite "
+        "differences) is what this exercise does not accept.",
 }
 
 
@@ -121,6 +128,67 @@ def check_function(
     count = len(answers)
     print(f"✓ {label}: right for {'all ' if count > 1 else ''}{count} "
           f"input{'s' if count != 1 else ''}.")
+
+
+def only_at(f: Callable, *point) -> Callable:
+    """`f`, for an exercise whose skill is autograd: evaluated anywhere but at `point`, it raises.
+
+    Autograd needs a function's value at the point itself; finite differences need it nearby. A
+    test hands the student's code this in place of a hidden function, so that a numerical
+    derivative cannot pass where autograd is asked for. A point is accepted as given or rounded
+    to float32, in any shape with the same values (a number or a 1-element tensor).
+
+    When graded, this function travels by value to the student's kernel, where the grader's
+    modules are not: everything it needs is inside it (torch aside).
+    """
+    allowed = [torch.as_tensor(p, dtype=torch.float64).detach().clone() for p in point]
+
+    def evaluated_at_the_point_only(*args):
+        for arg, want in zip(args, allowed, strict=False):  # f may take more arguments
+            got = torch.as_tensor(arg).detach()
+            if got.numel() == want.numel():
+                got = got.to(torch.float64).reshape(want.shape)
+                rounded = want.to(torch.float32).to(torch.float64)
+                if bool(((got == want) | (got == rounded)).all()):
+                    continue
+            shown = ", ".join(f"{v:.8g}" for v in got.flatten()[:4].tolist())
+            raise ValueError(
+                f"the function you were given may be evaluated only at the point "
+                f"({', '.join(f'{v:.8g}' for v in want.flatten()[:4].tolist())}), where its "
+                f"derivative is asked for; it was evaluated at ({shown})")
+        return f(*args)
+
+    return evaluated_at_the_point_only
+
+
+def _watching_for_the_grader(label: str, call: Callable):
+    """Run the student's function and refuse an answer that ran any of the grader's code: the
+    references answer the exercises, and an answer must do the work itself. (When a lab is
+    graded, the grader's modules are not in the student's kernel at all; this says so at once,
+    in the instant check.) The checks themselves are not counted: tests wrap the student's
+    functions in them (`only_at`, `in_student_kernel`), and they hold no answer."""
+    __tracebackhide__ = True
+    used = []
+
+    def watch(frame, event, arg):
+        if event == "call" and not used:
+            module = frame.f_globals.get("__name__") or ""
+            if (module == "grader" or module.startswith("grader.")) and module != __name__:
+                used.append(f"{module}.{frame.f_code.co_name}")
+
+    before = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        got = call()
+    finally:
+        sys.setprofile(before)
+    if used:
+        raise WrongAnswer(
+            f"{label}: your answer calls {used[0]}, one of the grader's own functions.\n"
+            "  An answer has to do the work itself: one that uses the grader scores 0 for its "
+            "exercise, and when your lab is graded the grader is not there to import. Write "
+            "it with torch.", "uses the grader")
+    return got
 
 
 # While the judge (grader/judge.py) runs a grade cell, the student's kernel it talks to.
@@ -243,7 +311,12 @@ def _call_student(label, student_fn, args, where):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            got = student_fn(*_fresh(args))
+            if _REMOTE is None:
+                got = _watching_for_the_grader(label, lambda: student_fn(*_fresh(args)))
+            else:  # judged: the kernel cannot import the grader, and the judge's code runs here
+                got = student_fn(*_fresh(args))
+        except WrongAnswer:
+            raise
         except NotImplementedError as error:
             raise WrongAnswer(
                 f"{label}: `{_raised_in(error)}` is not written yet. Replace "
