@@ -232,9 +232,8 @@ def submissions(root: Path) -> tuple[list[tuple[str, course.Lab, Path]], list[st
     return found, skipped
 
 
-def config(root: Path, sandbox: bool, timeout: int | None = None,
-           submitted: Path | None = None):
-    """nbgrader's configuration for this course (submissions read from `submitted`)."""
+def config(root: Path, sandbox: bool, timeout: int | None = None):
+    """nbgrader's configuration for this course."""
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -242,7 +241,7 @@ def config(root: Path, sandbox: bool, timeout: int | None = None,
     cfg.merge(Config({"JudgedExecute": _instructors_timeout(cfg)}))
     cfg.merge(Config({
         "CourseDirectory": {"root": str(root),
-                            "submitted_directory": str(submitted or root / "submitted")},
+                            "submitted_directory": str(root / "submitted")},
         "JudgedExecute": {"sandbox": sandbox, "course_root": str(root),
                           **({"timeout": timeout} if timeout else {})},
         "RestoreTestCells": {"course_root": str(root)},
