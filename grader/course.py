@@ -9,6 +9,7 @@ of its notebooks is a `Lab` of its own here, graded on its own, with the same `n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -108,7 +109,7 @@ def validate(path: Path) -> Validation:
 
     path = path.resolve()
     validator = Validator()
-    with _cwd(path.parent):
+    with contextlib.chdir(path.parent):
         nb = validator._preprocess(notebooks.read(path))
 
     def ids(cells):
@@ -123,15 +124,3 @@ def _nbgrader(*args: str, cwd: Path) -> None:
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     env = dict(os.environ, PYTHONWARNINGS="ignore", PATH=path)
     subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, check=True, env=env)
-
-
-class _cwd:
-    def __init__(self, path: Path):
-        self.path, self.old = path, None
-
-    def __enter__(self):
-        self.old = os.getcwd()
-        os.chdir(self.path)
-
-    def __exit__(self, *exc):
-        os.chdir(self.old)
