@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +120,30 @@ def validate(path: Path) -> Validation:
     return Validation(ids(passed), ids(failed), nb)
 
 
+def _path_with_our_tools() -> str:
+    """PATH with this environment's programs first: nbgrader runs `alembic` by name when it
+    makes a new gradebook."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 def _nbgrader(*args: str, cwd: Path) -> None:
-    # nbgrader runs tools of its environment (alembic) by name: put that environment first.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = dict(os.environ, PYTHONWARNINGS="ignore", PATH=path)
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PATH=_path_with_our_tools())
     subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, check=True, env=env)
+
+
+@contextlib.contextmanager
+def nbgrader_in_process():
+    """Around a call into nbgrader in this process (its gradebook, autograde, feedback): its
+    `alembic` found in this environment, and the SQLAlchemy autoflush warnings that its
+    gradebook code trips on every submission kept quiet. Both undone afterwards."""
+    old = os.environ.get("PATH")
+    os.environ["PATH"] = _path_with_our_tools()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*not in session.*")
+            yield
+    finally:
+        if old is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = old

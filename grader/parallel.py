@@ -100,6 +100,7 @@ def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -
     from nbgrader.apps import NbGraderAPI
 
     from grader import grading
+    from grader.course import nbgrader_in_process
 
     root = Path(tempfile.mkdtemp(prefix="task-"))
     try:
@@ -114,7 +115,8 @@ def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -
         cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"  # never the real one
         api = NbGraderAPI(config=cfg)
         for _attempt in range(2):  # once more if it failed: a kernel can fail to start under load
-            result = api.autograde(task.lab, task.student, force=True, create=True)
+            with nbgrader_in_process():
+                result = api.autograde(task.lab, task.student, force=True, create=True)
             if result.get("success"):
                 break
         if not result.get("success"):

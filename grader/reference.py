@@ -73,6 +73,25 @@ def vector_jacobian_product(f: Callable) -> Callable:
     return vjp
 
 
+def own_input_gradients(model: Callable) -> Callable:
+    """The function X -> G, for a model that maps a batch X of shape (n, d) to one number per
+    sample, shape (n,): row i of G is the gradient of model(X)[i] with respect to X[i], its own
+    sample, whether or not the samples interact. One autograd.grad per sample, from the
+    one-hot weights that pick output i."""
+
+    def own(X):
+        X = leaf(X)
+        y = model(X)
+        rows = []
+        for i in range(y.shape[0]):
+            (g,) = torch.autograd.grad(y, X, grad_outputs=torch.eye(y.shape[0], dtype=F64)[i],
+                                       retain_graph=True)
+            rows.append(g[i])
+        return torch.stack(rows)
+
+    return own
+
+
 def gradcheck(value_at: Callable, gradients_through: Callable, function: Callable, inputs,
               extra: tuple = (), *, eps: float = 1e-6, atol: float = 1e-5,
               rtol: float = 1e-3) -> bool:
