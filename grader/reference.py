@@ -152,3 +152,29 @@ def check_gradcheck(label: str, value_at: Callable, gradients_through: Callable,
     count = len(points)
     print(f"✓ {label}: passes for {'all ' if count > 1 else ''}{count} "
           f"input{'s' if count != 1 else ''}.")
+
+
+def second_derivative(f: Callable) -> Callable:
+    """The function xs -> f''(xs), for an elementwise f of a number or of a tensor of points, by
+    differentiating twice with the sum trick (the first time with create_graph=True). Where f'
+    is a constant (f linear), autograd returns it unrecorded, and f'' is 0."""
+
+    def f_second(xs):
+        xs = leaf(xs)
+        (d1,) = torch.autograd.grad(f(xs).sum(), xs, create_graph=True)
+        if not d1.requires_grad:
+            return torch.zeros_like(xs).detach()
+        (d2,) = torch.autograd.grad(d1.sum(), xs, materialize_grads=True)
+        return d2
+
+    return f_second
+
+
+def jacobian(f: Callable) -> Callable:
+    """The function x -> the Jacobian of f at x, J[i, j] = d f_i / d x_j, for f from a 1-D
+    tensor to a 1-D tensor, by torch.autograd.functional.jacobian."""
+
+    def jacobian_at(x):
+        return torch.autograd.functional.jacobian(f, torch.as_tensor(x, dtype=F64).detach())
+
+    return jacobian_at
