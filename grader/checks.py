@@ -58,8 +58,36 @@ class WrongAnswer(AssertionError):
             return [f"{type(self).__name__}: {self}"]
 
 
-# Every check run in this kernel, in order: label -> None if it passed, else what went wrong.
-RESULTS: dict[str, str | None] = {}
+class Results:
+    """Every check run in this kernel, in order, and whether it passed: what a lab's progress
+    cell lists (`summary`). A check run again replaces its result."""
+
+    def __init__(self):
+        self._problems: dict[str, str | None] = {}
+
+    def passed(self, label: str) -> None:
+        self._problems[label] = None
+
+    def failed(self, label: str, problem: str) -> None:
+        self._problems[label] = problem  # a few words: "not written yet", "wrong at x = 2.0"
+
+    def problem(self, label: str) -> str | None:
+        return self._problems[label]
+
+    def clear(self) -> None:
+        self._problems.clear()
+
+    def lines(self) -> list[str]:
+        if not self._problems:
+            return ["No check has run yet: run each exercise's check cell, then this one."]
+        passed = sum(problem is None for problem in self._problems.values())
+        return [f"✓ {label}" if problem is None else f"✗ {label}: {problem}"
+                for label, problem in self._problems.items()] + [
+            f"{passed} of {len(self._problems)} checks pass."
+            + (" Well done!" if passed == len(self._problems) else "")]
+
+
+RESULTS = Results()
 
 # What PyTorch's most common errors mean for a student, and what to do instead.
 KNOWN_ERRORS = {
@@ -122,9 +150,9 @@ def check_function(
             check_close(label, got, expected, where=where, atol=atol, rtol=rtol, dtype=dtype,
                         hints=hints)
     except WrongAnswer as wrong:
-        RESULTS[label] = wrong.short
+        RESULTS.failed(label, wrong.short)
         raise
-    RESULTS[label] = None
+    RESULTS.passed(label)
     count = len(answers)
     print(f"✓ {label}: right for {'all ' if count > 1 else ''}{count} "
           f"input{'s' if count != 1 else ''}.")
@@ -233,16 +261,68 @@ def in_student_kernel(helper: Callable) -> Callable:
     return run
 
 
+def gradcheck(value_at: Callable, gradients_through: Callable, function: Callable, inputs,
+              extra: tuple = (), *, eps: float = 1e-6, atol: float = 1e-5,
+              rtol: float = 1e-3) -> bool:
+    """What torch.autograd.gradcheck checks, with its defaults, decided here from numbers: the
+    Jacobian of `function` by its backward (one row per one-hot upstream gradient) against
+    centred differences of its forward, at float64 copies of the tensor `inputs`. `function` is
+    called with the inputs, then the arguments in `extra` (numbers, functions: not perturbed).
+
+    A custom Function's backward runs next to the student's code, so the test cell hands this
+    two helpers of its own, marked with in_student_kernel:
+    `value_at(function, inputs, *extra)`, the output without a graph, and
+    `gradients_through(function, inputs, v, *extra)`, the gradient with respect to each input
+    by backward(gradient=v). What they send back is only numbers: the verdict is made here.
+    """
+    inputs = [t.detach().to(torch.float64) for t in inputs]
+    shape = torch.as_tensor(value_at(function, inputs, *extra)).shape
+    by_backward = [gradients_through(function, inputs, row.reshape(shape), *extra)
+                   for row in torch.eye(shape.numel(), dtype=torch.float64)]
+    for i, x in enumerate(inputs):
+        for j, step in enumerate(torch.eye(x.numel(), dtype=torch.float64) * eps):
+            moved = [[t + sign * step.reshape(x.shape) if n == i else t
+                      for n, t in enumerate(inputs)] for sign in (1, -1)]
+            up, down = (torch.as_tensor(value_at(function, m, *extra)).reshape(-1)
+                        for m in moved)
+            for k, slope in enumerate((up - down) / (2 * eps)):
+                grad = by_backward[k][i]
+                got = 0.0 if grad is None else torch.as_tensor(grad).reshape(-1)[j].item()
+                if not abs(got - slope.item()) <= atol + rtol * abs(slope.item()):
+                    return False
+    return True
+
+
+def check_gradcheck(label: str, value_at: Callable, gradients_through: Callable,
+                    function: Callable, points, extra: tuple = ()) -> None:
+    """`gradcheck` (above) at each point, a tuple of input tensors: passes with a line, or
+    raises a WrongAnswer that says where it failed, and what to do."""
+    __tracebackhide__ = True
+    RESULTS.failed(label, "gradcheck failed")
+    for inputs in points:
+        try:
+            passed = gradcheck(value_at, gradients_through, function, inputs, extra)
+        except NotImplementedError:
+            RESULTS.failed(label, "not written yet")
+            raise WrongAnswer(f"{label}: your Function is not written yet. Replace each "
+                              "`raise NotImplementedError()` with your code.",
+                              "not written yet") from None
+        if not passed:
+            where = "; ".join(", ".join(f"{n:g}" for n in t.flatten().tolist()) for t in inputs)
+            raise WrongAnswer(
+                f"{label}: torch.autograd.gradcheck fails at the input [{where}].\n"
+                "  Your backward does not agree with finite differences of your forward.\n"
+                "  Run torch.autograd.gradcheck on float64 copies of that input, without\n"
+                "  raise_exception=False, to see what it found.", "gradcheck failed")
+    RESULTS.passed(label)
+    count = len(points)
+    print(f"✓ {label}: passes for {'all ' if count > 1 else ''}{count} "
+          f"input{'s' if count != 1 else ''}.")
+
+
 def summary() -> None:
     """Print which checks pass, for the end of a lab: the student sees what is left to do."""
-    if not RESULTS:
-        print("No check has run yet: run each exercise's check cell, then this one.")
-        return
-    for label, problem in RESULTS.items():
-        print(f"✓ {label}" if problem is None else f"✗ {label}: {problem}")
-    passed = sum(problem is None for problem in RESULTS.values())
-    print(f"{passed} of {len(RESULTS)} checks pass." +
-          (" Well done!" if passed == len(RESULTS) else ""))
+    print("\n".join(RESULTS.lines()))
 
 
 def check_close(

@@ -92,68 +92,6 @@ def own_input_gradients(model: Callable) -> Callable:
     return own
 
 
-def gradcheck(value_at: Callable, gradients_through: Callable, function: Callable, inputs,
-              extra: tuple = (), *, eps: float = 1e-6, atol: float = 1e-5,
-              rtol: float = 1e-3) -> bool:
-    """What torch.autograd.gradcheck checks, with its defaults, decided here from numbers: the
-    Jacobian of `function` by its backward (one row per one-hot upstream gradient) against
-    centred differences of its forward, at float64 copies of the tensor `inputs`. `function` is
-    called with the inputs, then the arguments in `extra` (numbers, functions: not perturbed).
-
-    A custom Function's backward runs next to the student's code, so the test cell hands this
-    two helpers of its own, marked with checks.in_student_kernel:
-    `value_at(function, inputs, *extra)`, the output without a graph, and
-    `gradients_through(function, inputs, v, *extra)`, the gradient with respect to each input
-    by backward(gradient=v). What they send back is only numbers: the verdict is made here.
-    """
-    inputs = [t.detach().to(F64) for t in inputs]
-    shape = torch.as_tensor(value_at(function, inputs, *extra)).shape
-    by_backward = [gradients_through(function, inputs, row.reshape(shape), *extra)
-                   for row in torch.eye(shape.numel(), dtype=F64)]
-    for i, x in enumerate(inputs):
-        for j, step in enumerate(torch.eye(x.numel(), dtype=F64) * eps):
-            moved = [[t + sign * step.reshape(x.shape) if n == i else t
-                      for n, t in enumerate(inputs)] for sign in (1, -1)]
-            up, down = (torch.as_tensor(value_at(function, m, *extra)).reshape(-1)
-                        for m in moved)
-            for k, slope in enumerate((up - down) / (2 * eps)):
-                grad = by_backward[k][i]
-                got = 0.0 if grad is None else torch.as_tensor(grad).reshape(-1)[j].item()
-                if not abs(got - slope.item()) <= atol + rtol * abs(slope.item()):
-                    return False
-    return True
-
-
-def check_gradcheck(label: str, value_at: Callable, gradients_through: Callable,
-                    function: Callable, points, extra: tuple = ()) -> None:
-    """A check, like those of grader.checks: `gradcheck` (above) at each point, a tuple of
-    input tensors. It records its result for the lab's summary, prints a line when it passes,
-    and otherwise raises a WrongAnswer that says where it failed, and what to do."""
-    from grader import checks
-
-    __tracebackhide__ = True
-    checks.RESULTS[label] = "gradcheck failed"
-    for inputs in points:
-        try:
-            passed = gradcheck(value_at, gradients_through, function, inputs, extra)
-        except NotImplementedError:
-            checks.RESULTS[label] = "not written yet"
-            raise checks.WrongAnswer(f"{label}: your Function is not written yet. Replace each "
-                                     "`raise NotImplementedError()` with your code.",
-                                     "not written yet") from None
-        if not passed:
-            where = "; ".join(", ".join(f"{n:g}" for n in t.flatten().tolist()) for t in inputs)
-            raise checks.WrongAnswer(
-                f"{label}: torch.autograd.gradcheck fails at the input [{where}].\n"
-                "  Your backward does not agree with finite differences of your forward.\n"
-                "  Run torch.autograd.gradcheck on float64 copies of that input, without\n"
-                "  raise_exception=False, to see what it found.", "gradcheck failed")
-    checks.RESULTS[label] = None
-    count = len(points)
-    print(f"✓ {label}: passes for {'all ' if count > 1 else ''}{count} "
-          f"input{'s' if count != 1 else ''}.")
-
-
 def second_derivative(f: Callable) -> Callable:
     """The function xs -> f''(xs), for an elementwise f of a number or of a tensor of points, by
     differentiating twice with the sum trick (the first time with create_graph=True). Where f'

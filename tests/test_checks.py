@@ -232,7 +232,7 @@ def test_an_unknown_error_keeps_the_students_own_traceback():
 
 
 def test_the_summary_lists_each_check_with_what_went_wrong(capsys, monkeypatch):
-    monkeypatch.setattr(checks, "RESULTS", {})
+    monkeypatch.setattr(checks, "RESULTS", checks.Results())
     checks.summary()
     assert "No check has run yet" in capsys.readouterr().out
     checks.check_function("first", lambda x: 2 * x, square, [1.0])
@@ -345,7 +345,7 @@ def test_an_answer_that_calls_the_graders_references_scores_nothing_and_says_why
     borrowed_once = reference.derivative(torch.sin)  # made before the check: still its code
     with fails_with("calls grader.reference"):
         checks.check_function("sin'", borrowed_once, reference.derivative(torch.sin), [1.0])
-    assert checks.RESULTS["sin'"] == "uses the grader"
+    assert checks.RESULTS.problem("sin'") == "uses the grader"
 
 
 def test_the_watch_for_the_grader_leaves_a_profiler_as_it_found_it():
@@ -368,7 +368,8 @@ def test_progress_prints_the_summary_and_says_what_happens_where_the_checks_are_
 
     import grader
 
-    monkeypatch.setattr(checks, "RESULTS", {"first": None})
+    monkeypatch.setattr(checks, "RESULTS", checks.Results())
+    checks.RESULTS.passed("first")
     grader.progress()
     assert capsys.readouterr().out.splitlines()[-1] == "1 of 1 checks pass. Well done!"
     real_import = builtins.__import__
