@@ -20,3 +20,21 @@ def progress() -> None:
               "feedback shows each one.")
         return
     checks.summary()
+
+
+def __getattr__(name: str):
+    """`from grader import checks` (or `reference`): the module, where it is; where it is not
+    (a kernel grading a lab), an ImportError that says why."""
+    if name in ("checks", "reference"):
+        import importlib
+
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as missing:
+            if missing.name != f"{__name__}.{name}":
+                raise
+            raise ImportError(
+                f"grader.{name} is the grader's own, and it is not there while a lab is "
+                "graded: an answer does its work with torch (one that uses the grader scores 0 "
+                "for its exercise).", name=f"{__name__}.{name}") from None
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,10 +9,12 @@ of its notebooks is a `Lab` of its own here, graded on its own, with the same `n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +110,7 @@ def validate(path: Path) -> Validation:
 
     path = path.resolve()
     validator = Validator()
-    with _cwd(path.parent):
+    with contextlib.chdir(path.parent):
         nb = validator._preprocess(notebooks.read(path))
 
     def ids(cells):
@@ -118,20 +120,30 @@ def validate(path: Path) -> Validation:
     return Validation(ids(passed), ids(failed), nb)
 
 
+def _path_with_our_tools() -> str:
+    """PATH with this environment's programs first: nbgrader runs `alembic` by name when it
+    makes a new gradebook."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 def _nbgrader(*args: str, cwd: Path) -> None:
-    # nbgrader runs tools of its environment (alembic) by name: put that environment first.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = dict(os.environ, PYTHONWARNINGS="ignore", PATH=path)
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PATH=_path_with_our_tools())
     subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, check=True, env=env)
 
 
-class _cwd:
-    def __init__(self, path: Path):
-        self.path, self.old = path, None
-
-    def __enter__(self):
-        self.old = os.getcwd()
-        os.chdir(self.path)
-
-    def __exit__(self, *exc):
-        os.chdir(self.old)
+@contextlib.contextmanager
+def nbgrader_in_process():
+    """Around a call into nbgrader in this process (its gradebook, autograde, feedback): its
+    `alembic` found in this environment, and the SQLAlchemy autoflush warnings that its
+    gradebook code trips on every submission kept quiet. Both undone afterwards."""
+    old = os.environ.get("PATH")
+    os.environ["PATH"] = _path_with_our_tools()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*not in session.*")
+            yield
+    finally:
+        if old is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = old

@@ -22,7 +22,6 @@ import os
 import shutil
 import statistics
 import sys
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,15 +29,7 @@ import nbformat
 
 from grader import course, notebooks, parallel
 
-# nbgrader's gradebook code trips SQLAlchemy's autoflush warnings on every submission.
-warnings.filterwarnings("ignore", message=".*not in session.*")
-
 MAX_NOTEBOOK_BYTES = 20 * 2**20
-
-# nbgrader runs the gradebook's migrations with the `alembic` command of its environment, by name.
-_bin = str(Path(sys.executable).parent)
-if _bin not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = os.pathsep.join([_bin, os.environ.get("PATH", "")])
 
 
 FAULT = "grader error"  # the status of a submission the grader failed to grade
@@ -232,9 +223,8 @@ def submissions(root: Path) -> tuple[list[tuple[str, course.Lab, Path]], list[st
     return found, skipped
 
 
-def config(root: Path, sandbox: bool, timeout: int | None = None,
-           submitted: Path | None = None):
-    """nbgrader's configuration for this course (submissions read from `submitted`)."""
+def config(root: Path, sandbox: bool, timeout: int | None = None):
+    """nbgrader's configuration for this course."""
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -242,7 +232,7 @@ def config(root: Path, sandbox: bool, timeout: int | None = None,
     cfg.merge(Config({"JudgedExecute": _instructors_timeout(cfg)}))
     cfg.merge(Config({
         "CourseDirectory": {"root": str(root),
-                            "submitted_directory": str(submitted or root / "submitted")},
+                            "submitted_directory": str(root / "submitted")},
         "JudgedExecute": {"sandbox": sandbox, "course_root": str(root),
                           **({"timeout": timeout} if timeout else {})},
         "RestoreTestCells": {"course_root": str(root)},
@@ -274,6 +264,7 @@ def db_url(root: Path) -> str:
     return str(url) if url else f"sqlite:///{root / 'gradebook.db'}"
 
 
+@course.nbgrader_in_process()
 def ensure_gradebook(root: Path) -> None:
     """The gradebook knows every lab's cells (autograding restores test cells from it).
 
@@ -368,6 +359,7 @@ def _released_files(lab: course.Lab) -> list[Path]:
                   and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts)
 
 
+@course.nbgrader_in_process()
 def save(root: Path, staged: Staged, graded: parallel.Graded, cfg) -> Outcome:
     """Write one worker's result into the gradebook and autograded/, as nbgrader would have:
     the student and the submission first, then its grade cells' scores by SaveAutoGrades."""
@@ -427,6 +419,7 @@ def _write_side_files(target: Path, files: dict[str, bytes]) -> None:
             continue
 
 
+@course.nbgrader_in_process()
 def save_missing(root: Path, staged: Staged) -> Outcome:
     """A notebook missing from a submission of several: 0 for each of its grade cells, as
     stock nbgrader records it (nothing is left for a person to grade)."""
@@ -555,6 +548,7 @@ def grade_class(root: Path = course.ROOT, *, sandbox: bool = True, force: bool =
     return [outcomes[student, lab.name, lab.student.name] for student, lab, _ in found]
 
 
+@course.nbgrader_in_process()
 def export(root: Path) -> Path:
     """grades.csv at the course root, in the format of `nbgrader export`."""
     from nbgrader.api import Gradebook
@@ -638,6 +632,7 @@ def _plot(by_lab: dict[str, list[Outcome]], path: Path) -> Path:
     return path
 
 
+@course.nbgrader_in_process()
 def feedback(root: Path = course.ROOT) -> list[Path]:
     """Each graded student's HTML feedback, by nbgrader's generate_feedback."""
     from nbgrader.apps import NbGraderAPI

@@ -25,7 +25,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -52,9 +51,7 @@ class Graded:
     notebook: str
     ok: bool
     graded: str = ""  # the autograded notebook's JSON
-    scores: dict[str, tuple[float | None, float]] = field(default_factory=dict)
     error: str = ""  # why it was not graded, in one line
-    seconds: float = 0.0
     log: str = ""  # what the grader's log said, for the instructor (capped)
     files: dict[str, bytes] = field(default_factory=dict)  # what the student's code wrote
 
@@ -100,12 +97,11 @@ def _remove_templates() -> None:
 
 def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -> Graded:
     """Grade one submission with nbgrader's autograde in a private copy of the course."""
-    from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
 
     from grader import grading
+    from grader.course import nbgrader_in_process
 
-    started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="task-"))
     try:
         shutil.copytree(_template(course), root, dirs_exist_ok=True)
@@ -119,21 +115,17 @@ def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -
         cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"  # never the real one
         api = NbGraderAPI(config=cfg)
         for _attempt in range(2):  # once more if it failed: a kernel can fail to start under load
-            result = api.autograde(task.lab, task.student, force=True, create=True)
+            with nbgrader_in_process():
+                result = api.autograde(task.lab, task.student, force=True, create=True)
             if result.get("success"):
                 break
         if not result.get("success"):
             return Graded(task.student, task.lab, task.notebook, False,
-                          error=_reason(result), seconds=time.perf_counter() - started,
+                          error=_reason(result),
                           log=_cap((result.get("log") or "") + (result.get("error") or "")))
         graded = root / "autograded" / task.student / task.lab / task.notebook
-        with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-            notebook = gb.find_submission_notebook(Path(task.notebook).stem, task.lab,
-                                                   task.student)
-            scores = {g.name: (g.auto_score, g.max_score) for g in notebook.grades}
         return Graded(task.student, task.lab, task.notebook, True,
-                      graded.read_text(encoding="utf-8"), scores,
-                      seconds=time.perf_counter() - started, log=_cap(result.get("log") or ""),
+                      graded.read_text(encoding="utf-8"), log=_cap(result.get("log") or ""),
                       files=_side_files(graded.parent, root / "solutions" / task.lab))
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -267,3 +267,117 @@ def test_a_test_helper_run_in_the_notebook_keeps_warnings_off_stderr(capsys):
         warnings.simplefilter("error")  # a warning escaping the helper would fail this test
         assert reads_a_non_leaf_grad(1.0) == 7.0
     assert capsys.readouterr().err == ""
+
+
+def autograd_derivative(f, x):
+    x = torch.tensor(x, requires_grad=True)
+    f(x).backward()
+    return x.grad
+
+
+def centred_difference(f, x, h=1e-6):
+    x = torch.tensor(x, dtype=torch.float64)
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def check_derivative_of_sin(answer):
+    checks.check_function("the derivative of sin",
+                          lambda x: answer(checks.only_at(torch.sin, x), x),
+                          reference.derivative(torch.sin), [1.0, 1.7, -0.3])
+
+
+def test_only_at_passes_autograd_evaluating_at_the_point_in_float32_or_float64():
+    check_derivative_of_sin(autograd_derivative)
+    check_derivative_of_sin(
+        lambda f, x: autograd_derivative(f, torch.tensor(x, dtype=torch.float64)))
+
+
+def test_only_at_refuses_finite_differences_with_the_autograd_hint():
+    """In float64 with h = 1e-6, a centred difference is right to 1e-10: the values alone would
+    pass; the evaluation off the point does not."""
+    assert abs(centred_difference(torch.sin, 1.7) - torch.cos(torch.tensor(1.7))) < 1e-6
+    with fails_with("may be evaluated only at the point (1)", "evaluated at (1.000001)",
+                    "hint: autograd needs the function's value at the point itself"):
+        check_derivative_of_sin(centred_difference)
+
+
+def test_only_at_refuses_many_points_at_once_and_accepts_one_element_tensors():
+    guarded = checks.only_at(torch.sin, torch.tensor([1.0, 2.0]))
+    assert torch.equal(guarded(torch.tensor([1.0, 2.0])), torch.sin(torch.tensor([1.0, 2.0])))
+    with pytest.raises(ValueError, match="evaluated at"):
+        guarded(torch.tensor([1.0, 2.0, 2.0]))
+    with pytest.raises(ValueError, match="evaluated at"):
+        guarded(torch.tensor([1.0, 2.0 + 1e-7], dtype=torch.float64))
+    assert checks.only_at(torch.sin, 0.5)(torch.tensor([0.5])).shape == (1,)
+    two = checks.only_at(lambda u, v: u * v, 2.0, 3.0)
+    assert two(2.0, 3.0) == 6.0
+    with pytest.raises(ValueError):
+        two(2.0, 3.001)
+
+
+def test_only_at_travels_by_value_and_needs_no_grader_module_where_it_runs():
+    """Graded, the guard is sent to a kernel that cannot import the grader's modules."""
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    data = cloudpickle.dumps(checks.only_at(torch.sin, 1.0))
+    unpickle_without_grader = (
+        "import pickle, sys, torch\n"
+        "sys.modules['grader'] = None  # importing grader or grader.checks now fails\n"
+        "f = pickle.loads(sys.stdin.buffer.read())\n"
+        "print(f(torch.tensor(1.0)).item())\n"
+        "f(torch.tensor(1.5))\n")
+    run = subprocess.run([sys.executable, "-c", unpickle_without_grader], input=data,
+                         capture_output=True)
+    assert run.stdout.decode().strip() == str(torch.sin(torch.tensor(1.0)).item())
+    assert b"ValueError: the function you were given may be evaluated only at" in run.stderr
+
+
+def test_an_answer_that_calls_the_graders_references_scores_nothing_and_says_why():
+    def borrowed(f, x):
+        return reference.derivative(f)(x)
+
+    with fails_with("your answer calls grader.reference.derivative",
+                    "one that uses the grader scores 0 for its exercise"):
+        check_derivative_of_sin(borrowed)
+    borrowed_once = reference.derivative(torch.sin)  # made before the check: still its code
+    with fails_with("calls grader.reference"):
+        checks.check_function("sin'", borrowed_once, reference.derivative(torch.sin), [1.0])
+    assert checks.RESULTS["sin'"] == "uses the grader"
+
+
+def test_the_watch_for_the_grader_leaves_a_profiler_as_it_found_it():
+    import sys
+
+    def mine(frame, event, arg):
+        pass
+
+    sys.setprofile(mine)
+    try:
+        check_derivative_of_sin(autograd_derivative)
+        assert sys.getprofile() is mine
+    finally:
+        sys.setprofile(None)
+
+
+def test_progress_prints_the_summary_and_says_what_happens_where_the_checks_are_absent(
+        capsys, monkeypatch):
+    import builtins
+
+    import grader
+
+    monkeypatch.setattr(checks, "RESULTS", {"first": None})
+    grader.progress()
+    assert capsys.readouterr().out.splitlines()[-1] == "1 of 1 checks pass. Well done!"
+    real_import = builtins.__import__
+
+    def no_checks(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "grader" and fromlist and "checks" in fromlist:
+            raise ImportError("cannot import name 'checks'")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", no_checks)
+    grader.progress()
+    assert "its checks run outside your notebook" in capsys.readouterr().out

@@ -105,3 +105,80 @@ def test_every_exercise_has_cheats_of_the_kinds_that_apply(lab):
     for answer, listed in cheats_for(lab).items():
         assert len(listed) >= 2, f"{lab.name} {answer}: {sorted(listed)}"
         assert any("grader" in source for source in listed.values()), f"{lab.name} {answer}"
+
+
+# When graded: the same rules, through the judge and the sandboxed kernel -----------------------
+
+SKILL_SOLUTION = [  # (cell id, nbgrader's flags, source)
+    ("answer", {"solution": True, "grade": False, "locked": False},
+     "import torch\n\n\ndef derivative(f, x):\n    ### BEGIN SOLUTION\n"
+     "    x = torch.tensor(x, requires_grad=True)\n    f(x).backward()\n    return x.grad\n"
+     "    ### END SOLUTION\n"),
+    ("test", {"solution": False, "grade": True, "locked": True, "points": 2},
+     "from grader import checks, reference\n\n"
+     "hidden = lambda x: torch.exp(torch.sin(x))  # noqa: E731\n"
+     "checks.check_function('the derivative', lambda x: derivative(checks.only_at(hidden, x), x),"
+     " reference.derivative(hidden), [0.3, 1.7])\n"),
+    ("progress", {}, "import grader\n\ngrader.progress()\n"),
+]
+SKILL_ANSWERS = {
+    "autograd": None,  # the solution's own answer
+    "finite-differences": "import torch\n\n\ndef derivative(f, x, h=1e-6):\n"
+                          "    x = torch.tensor(x, dtype=torch.float64)\n"
+                          "    return (f(x + h) - f(x - h)) / (2 * h)\n",
+    "reference": "from grader import reference\n\n\ndef derivative(f, x):\n"
+                 "    return reference.derivative(f)(x)\n",
+    "checks": "from grader import checks\n\n\ndef derivative(f, x):\n"
+              "    return checks.reference\n",
+}
+
+
+def skill_course(root):
+    """An assignment of one exercise, `derivative(f, x)`, and a submission of each kind."""
+    import shutil
+
+    import nbformat
+
+    shutil.copy(course.ROOT / "nbgrader_config.py", root)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": notebooks.KERNELSPEC})
+    for cell_id, flags, source in SKILL_SOLUTION:
+        cell = nbformat.v4.new_code_cell(source, id=cell_id)
+        if flags:
+            cell.metadata["nbgrader"] = {"grade_id": cell_id, "schema_version": 3, **flags}
+        nb.cells.append(cell)
+    (root / "solutions" / "skill").mkdir(parents=True)
+    notebooks.write(nb, root / "solutions" / "skill" / "skill.ipynb")
+    (root / "build").mkdir()
+    course.generate_student_versions(root / "notebooks", f"sqlite:///{root}/build/release.db",
+                                     root)
+    for student, answer in SKILL_ANSWERS.items():
+        submission = notebooks.read(root / "solutions" / "skill" / "skill.ipynb")
+        if answer is not None:
+            submission.cells[0].source = answer
+        folder = root / "submitted" / student / "skill"
+        folder.mkdir(parents=True)
+        notebooks.write(submission, folder / "skill.ipynb")
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_graded_only_autograd_scores_and_the_grader_is_not_there_to_import(tmp_path):
+    from grader import grading, sandbox
+
+    if sandbox.sandbox_problem():
+        pytest.fail(sandbox.sandbox_problem(), pytrace=False)
+    skill_course(tmp_path)
+    outcomes = grading.grade_class(tmp_path, sandbox=True, progress=False, workers=0)
+    assert {o.student: o.score for o in outcomes} == {
+        "autograd": 2.0, "finite-differences": 0.0, "reference": 0.0, "checks": 0.0}
+
+    def printed(student):
+        nb = notebooks.read(tmp_path / "autograded" / student / "skill" / "skill.ipynb")
+        return "\n".join(o.get("text", "") + o.get("evalue", "") + "".join(o.get("traceback", []))
+                         for c in nb.cells for o in c.get("outputs", []))
+
+    assert "may be evaluated only at the point" in printed("finite-differences")
+    for module in ("reference", "checks"):
+        assert f"grader.{module} is the grader's own, and it is not there while a lab is graded" \
+            in printed(module)
+    assert "This lab is being graded" in printed("autograd")
