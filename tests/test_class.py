@@ -25,8 +25,8 @@ FULL = 7.0
 TIMEOUT = 10  # seconds per cell, so the infinite loops end quickly
 
 RIGHT = {
-    "ex1-answer": "def derivative_2x3_plus_x(x):\n    x = torch.tensor(x, requires_grad=True)\n"
-                  "    (2 * x**3 + x).backward()\n    return x.grad",
+    "ex1-answer": "def derivative(f, x):\n    x = torch.tensor(x, requires_grad=True)\n"
+                  "    f(x).backward()\n    return x.grad",
     "ex2-answer": "def dy_dx_by_hand(x):\n    return 4 * x**3 - 6 * x",
 }
 
@@ -116,18 +116,18 @@ ATTACKS = {
                                "grader.checks.check_close = lambda *a, **k: None",
     "hides-tracebacks": "ip = get_ipython()\nip.showtraceback = lambda *a, **k: None\n"
                         "ip._showtraceback = lambda *a, **k: None",
-    "exits-in-test": "def derivative_2x3_plus_x(x):\n    raise SystemExit(0)\n"
+    "exits-in-test": "def derivative(f, x):\n    raise SystemExit(0)\n"
                      "def dy_dx_by_hand(x):\n    raise KeyboardInterrupt()",
     "equals-everything": "class Anything(float):\n    def __eq__(self, other): return True\n"
                          "    __le__ = __ge__ = __lt__ = __gt__ = __eq__\n"
                          "    def __abs__(self): return 0.0\n"
-                         "def derivative_2x3_plus_x(x):\n    return Anything(7.0)\n"
+                         "def derivative(f, x):\n    return Anything(7.0)\n"
                          "class Everything:\n    def __eq__(self, other): return True\n"
                          "def dy_dx_by_hand(x):\n    return Everything()",
     "tensor-subclass": "import torch\nclass Sly(torch.Tensor):\n"
                        "    def __eq__(self, other): return torch.tensor(True)\n"
                        "    def allclose(self, *a, **k): return True\n"
-                       "def derivative_2x3_plus_x(x):\n"
+                       "def derivative(f, x):\n"
                        "    return torch.tensor(7.0).as_subclass(Sly)",
     "reads-the-solutions": "import glob\nsecret = [open(p).read() for p in "
                            "glob.glob('/**/solutions/**/*.ipynb', recursive=True)]\n"
@@ -171,7 +171,7 @@ def make_class(root: Path) -> dict[str, tuple[float, str]]:
     put("slope-but-not-intercept", with_answers(solution(), ex3_answer=(
         "def tangent_line(f, x0):\n    x = torch.tensor(x0, requires_grad=True)\n"
         "    f(x).backward()\n    return x.grad, torch.tensor(0.0)")), 5.0)
-    put("hard-coded", with_answers(blank(), ex1_answer="def derivative_2x3_plus_x(x):\n"
+    put("hard-coded", with_answers(blank(), ex1_answer="def derivative(f, x):\n"
                                    "    return torch.tensor(7.0)",
                                    ex2_answer="def dy_dx_by_hand(x):\n    return 20.0"), 0.0)
     # broken files
@@ -196,7 +196,7 @@ def make_class(root: Path) -> dict[str, tuple[float, str]]:
     put("infinite-loop-outside-answers", after(solution(), "imports", "while True:\n    pass"),
         FULL, status="ran for more than")
     put("infinite-loop-in-ex1", with_answers(solution(), ex1_answer=(
-        "def derivative_2x3_plus_x(x):\n    while True:\n        pass")), FULL - 2,
+        "def derivative(f, x):\n    while True:\n        pass")), FULL - 2,
         status="did not finish within")
     put("kernel-exits-after-ex1", after(solution(), "ex1-test", "import os\nos._exit(1)"), 2.0,
         status="kernel died")
@@ -216,8 +216,8 @@ def make_class(root: Path) -> dict[str, tuple[float, str]]:
         "    display('.', display_id='d')\nupdate_display('z' * 5_000_000, display_id='d')")),
         FULL, status="output cut")
     put("warns-on-stderr", with_answers(solution(), ex1_answer=(
-        "def derivative_2x3_plus_x(x):\n    x = torch.tensor(x, requires_grad=True)\n"
-        "    y = 2 * x**3 + x\n    y.backward()\n    y.grad  # a non-leaf's .grad: a warning\n"
+        "def derivative(f, x):\n    x = torch.tensor(x, requires_grad=True)\n"
+        "    y = f(x)\n    y.backward()\n    y.grad  # a non-leaf's .grad: a warning\n"
         "    import sys\n    print('a note on stderr', file=sys.stderr)\n    return x.grad")),
         FULL)
     for name, attack in ATTACKS.items():  # what an attack's status says depends on the attack
