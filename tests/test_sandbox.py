@@ -376,19 +376,22 @@ def test_nbclient_runs_a_notebook_and_interrupts_a_cell_that_times_out(tmp_path,
     assert nb.cells[2].outputs[0].text == "42\n"  # the kernel lived on after the interrupt
 
 
-def test_the_course_and_the_references_are_hidden_but_torch_and_the_grader_import(tmp_path, start):
+def test_the_course_checks_and_references_are_hidden_but_torch_and_the_grader_import(tmp_path,
+                                                                                    start):
     require_sandbox()
     with sandbox.start_sandboxed_kernel(tmp_path / "scratch", ROOT, sandbox.Limits(),
                                         warm=start == "warm") as (km, kc):
         seen = answer(kc, f"""
 import json, os
 import torch, grader
-from grader import checks, kernel_side
-try:
-    from grader import reference
-    answers = "imported"
-except ImportError as error:
-    answers = type(error).__name__
+from grader import kernel_side
+answers = []
+for name in ("checks", "reference"):
+    try:
+        __import__("grader." + name)
+        answers.append("imported")
+    except ImportError as error:
+        answers.append(type(error).__name__)
 
 root = {str(ROOT)!r}
 print(json.dumps([sorted(os.listdir(root)), os.path.exists(os.path.join(root, "solutions")),
@@ -399,8 +402,8 @@ print(json.dumps([sorted(os.listdir(root)), os.path.exists(os.path.join(root, "s
     assert not solutions and not gradebook
     assert set(listing) <= {".venv", "grader"}, listing
     assert grader_file == str(sandbox.GRADER_DIR / "__init__.py")
-    # the references that answer Labs 1-4 are not there for a graded kernel
-    assert answers == "ImportError"
+    # the references that answer the exercises, and the checks, are not there for a graded kernel
+    assert answers == ["ImportError", "ImportError"]
     assert set(modules) - {"__pycache__"} == set(sandbox.KERNEL_MODULES)
 
 
