@@ -335,7 +335,8 @@ print(json.dumps(x.grad.item()))
 
 def test_an_endless_loop_can_be_interrupted(kernel):
     km, kc, _ = kernel
-    msg_id = kc.execute("while True: pass")
+    # as the grader sends cells and calls: an error must not make ipykernel abort what follows
+    msg_id = kc.execute("while True: pass", stop_on_error=False)
     time.sleep(1)
     started = time.monotonic()
     run_sync(km.interrupt_kernel)()
@@ -390,8 +391,8 @@ for name in ("checks", "reference"):
     try:
         __import__("grader." + name)
         answers.append("imported")
-    except ImportError as error:
-        answers.append(type(error).__name__)
+    except ImportError:
+        answers.append("ImportError")
 
 root = {str(ROOT)!r}
 print(json.dumps([sorted(os.listdir(root)), os.path.exists(os.path.join(root, "solutions")),
