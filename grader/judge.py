@@ -115,11 +115,8 @@ class RemoteKernel:
         try:  # nothing here depends on the student: a failure is the grader's
             code = ("__grader_answer__ = __import__('grader.kernel_side', fromlist=['call'])"
                     f".call({request!r}, globals())")
-            # stop_on_error=False: a call interrupted at its time limit ends in an error, and
-            # ipykernel would then abort what comes next for a moment (on a busy machine, the
-            # next call or cell), as nbclient's cells are sent (allow_errors) too.
             msg_id = self.client.execute(code, silent=True, store_history=False,
-                                         allow_stdin=False, stop_on_error=False,
+                                         allow_stdin=False,
                                          user_expressions={"answer": "__grader_answer__"})
         except Exception as error:
             raise GraderFault(f"the judge could not send a call: {type(error).__name__}: "
