@@ -7,7 +7,7 @@ student's work, phone home, or take the machine down. So its kernel runs under b
 - files: only what the kernel needs, read-only (an allowlist, SHOWN and SHOWN_ETC: the
   system's programs and libraries, a few files of /etc, the Python environment and the
   modules of the `grader` package it imports, KERNEL_MODULES); nothing else of the machine is
-  there (not grader.reference, whose functions answer labs), wherever the course or another
+  there (not grader.reference or grader.checks), wherever the course or another
   checkout of it lies. Only the submission's scratch directory is writable; it is also the
   kernel's cwd, HOME and TMPDIR;
 - no network (its own network namespace, with only a loopback); the kernel talks to the grader
@@ -154,8 +154,9 @@ def _mounts(course_root: Path, scratch: Path, sockets: Path | None = None) -> li
                     (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)})
     for path in shown:
         args += [*_parents(path, system), "--ro-bind", str(path), str(path)]
-    # Of the grader package, only the modules a kernel imports: never grader.reference, whose
-    # functions answer Labs 1-4 (an installed package, inside a prefix above, is hidden first).
+    # Of the grader package, only the modules a kernel imports (KERNEL_MODULES): never the
+    # references, which answer the exercises, nor the checks (an installed package, inside a
+    # prefix above, is hidden first).
     if any(GRADER_DIR.is_relative_to(p) for p in shown):
         args += ["--tmpfs", str(GRADER_DIR)]
     else:

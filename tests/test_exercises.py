@@ -19,6 +19,7 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 
 from grader import course, notebooks
+from tests.test_sandbox import run
 
 LABS = [lab for lab in course.labs() if lab.is_course_lab]
 CELL_TIMEOUT = 120
@@ -53,21 +54,13 @@ class Kernel:
         self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=str(cwd))
 
     def run(self, source: str) -> tuple[str, str]:
-        """(status, what the cell printed and raised)."""
-        printed = []
-
-        def keep(msg):
-            content = msg["content"]
-            if msg["msg_type"] == "stream":
-                printed.append(content["text"])
-            elif msg["msg_type"] == "error":
-                printed.append(f"{content['ename']}: {content['evalue']}")
-
+        """(status, what the cell printed and raised); a cell that runs past CELL_TIMEOUT
+        counts as failed, as a graded cell that times out scores nothing."""
         try:
-            reply = self.kc.execute_interactive(source, timeout=CELL_TIMEOUT, output_hook=keep)
+            result = run(self.kc, source, CELL_TIMEOUT)
         except (TimeoutError, queue.Empty):
-            return "timeout", "".join(printed)
-        return reply["content"]["status"], "".join(printed)
+            return "timeout", ""
+        return result["status"], result["out"] + (result["error"] or "")
 
     def stop(self):
         self.kc.stop_channels()
