@@ -114,10 +114,11 @@ lock:
 	rm -rf build/lock-venv
 
 # Grading runs each student's kernel in a bubblewrap sandbox (grader/sandbox.py); the browser
-# test drives Debian's chromium. Both come from Debian's packages, installed where missing.
+# test drives Debian's chromium; Lab 7 draws its graphs with graphviz's dot. All three come from
+# Debian's packages, installed where missing.
 system-tools:
-	@command -v bwrap >/dev/null && test -x /usr/bin/chromium || \
-	  { apt-get update -qq && apt-get install -y -qq bubblewrap chromium; }
+	@command -v bwrap >/dev/null && test -x /usr/bin/chromium && command -v dot >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq bubblewrap chromium graphviz; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache gradebook.db
