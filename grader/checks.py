@@ -219,7 +219,9 @@ def _watching_for_the_grader(label: str, call: Callable):
     return got
 
 
-# While the judge (grader/judge.py) runs a grade cell, the student's kernel it talks to.
+# While the judge (grader/grading/judge.py) runs a grade cell, the student's kernel it talks to:
+# an object with `call(helper, args)`, which runs the helper there and returns its result. The
+# judge hands it in (remote_kernel), so the checks never import the grader's machinery.
 _REMOTE = None
 
 
@@ -254,9 +256,7 @@ def in_student_kernel(helper: Callable) -> Callable:
             with warnings.catch_warnings(record=True):
                 warnings.simplefilter("always")
                 return helper(*args)
-        from grader.judge import run_in_student_kernel
-
-        return run_in_student_kernel(_REMOTE, helper, args)
+        return _REMOTE.call(helper, args)  # the judge's RemoteKernel: runs it over there
 
     return run
 

@@ -314,11 +314,6 @@ def _operations() -> None:
 _operations()
 
 
-def run_in_student_kernel(kernel: RemoteKernel, fn, args: tuple):
-    """For checks.in_student_kernel: run a test helper next to the student's code."""
-    return kernel.call(fn, args)
-
-
 # Modules that test cells may use without importing them (the labs import them at the top):
 # in the judge they are the grader's own, whatever the student's notebook bound to the names.
 TRUSTED_NAMES = {"torch": torch, "math": math}
