@@ -16,8 +16,8 @@ times each:
 - ours: `grader.grading.grade_class`, in this process, with the course's nbgrader_config.py
   (the student's kernel in the sandbox when this machine can run it, the tests judged outside).
 
-Setup is in neither time: both gradebooks are made first (`generate_assignment`, per lab for
-stock and by `grading.ensure_gradebook` for ours, which grade_class would otherwise do inside
+Setup is in neither time: both gradebooks are made first (`generate_assignment`, per lab for stock
+and by `grading.gradebook.ensure_gradebook` for ours, which grade_class would otherwise do inside
 the timed call), and the sandbox is probed once. The setup times are printed on their own line.
 
 It also measures a floor: the time a notebook's code cells take to run by exec() in one warm
@@ -214,11 +214,11 @@ def grade_ours(root: Path, sandbox: bool, extra: dict) -> Run:
 
     run = Run()
     started = time.perf_counter()
-    grading.ensure_gradebook(root)
+    grading.gradebook.ensure_gradebook(root)
     run.setup = time.perf_counter() - started
     _progress("ours: grade_class")
     started = time.perf_counter()
-    outcomes = grading.grade_class(root, sandbox=sandbox, progress=False, **extra)
+    outcomes = grading.grade.grade_class(root, sandbox=sandbox, progress=False, **extra)
     run.wall = time.perf_counter() - started
     run.problems = [f"{o.student}/{o.lab}: {o.status}" for o in outcomes
                     if o.is_fault]
@@ -303,10 +303,11 @@ def steady(base: Path, notebooks: int, labs: list[str], seed: int, sandbox: bool
     students = max(1, -(-notebooks // len(labs)))
     _progress(f"steady: ours on {students} students x {len(labs)} labs")
     made = make_class(base / "steady", students, labs, seed)
-    grading.ensure_gradebook(base / "steady")
+    grading.gradebook.ensure_gradebook(base / "steady")
     started = time.perf_counter()
     with Sampler() as sampler:
-        outcomes = grading.grade_class(base / "steady", sandbox=sandbox, progress=False, **extra)
+        outcomes = grading.grade.grade_class(base / "steady", sandbox=sandbox, progress=False,
+                                             **extra)
     wall = time.perf_counter() - started
     lines = [f"steady: {_count(len(made), 'notebook')} graded by ours in {wall:.1f} s "
              f"({len(made) / wall:.2f} notebooks/s)"]
@@ -322,7 +323,7 @@ def steady(base: Path, notebooks: int, labs: list[str], seed: int, sandbox: bool
 
 def sandbox_status() -> tuple[bool, str]:
     """Whether ours grades in the sandbox here (as root, where bubblewrap works), and why not."""
-    from grader import sandbox
+    from grader.grading import sandbox
 
     problem = sandbox.sandbox_problem()
     return problem is None, "on" if problem is None else f"off: {problem}"
@@ -348,7 +349,7 @@ def grade_cell_scores(root: Path) -> dict[Key, float]:
     from grader import grading
 
     scores = {}
-    with Gradebook(grading.db_url(root)) as gb:
+    with Gradebook(grading.configuration.db_url(root)) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
                 for notebook in submission.notebooks:

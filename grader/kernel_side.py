@@ -1,13 +1,13 @@
 """The one piece of the grader that runs inside the student's kernel, at grading time.
 
-The judge (grader/judge.py) runs each test cell in the grader's own process. When a test calls a
-student's function, reads one of the student's values or uses one of the student's objects, the
-judge sends the call here: what to call (a name, a handle, an operator, or a test helper to run
-next to the student's code) and the arguments. This module makes the call and answers with
-plain JSON: values of the built-in kinds, tensors and arrays as numbers, and a handle for any
-other object (it stays here; the judge uses it through more calls). Nothing here decides a grade,
-so a student who redefines this module, `torch.allclose` or anything else gains nothing: the
-answer is only data, and the comparison happens elsewhere.
+The judge (grader/grading/judge.py) runs each test cell in the grader's own process. When a test
+calls a student's function, reads one of the student's values or uses one of the student's objects,
+the judge sends the call here: what to call (a name, a handle, an operator, or a test helper to run
+next to the student's code) and the arguments. This module makes the call and answers with plain
+JSON: values of the built-in kinds, tensors and arrays as numbers, and a handle for any other object
+(it stays here; the judge uses it through more calls). Nothing here decides a grade, so a student
+who redefines this module, `torch.allclose` or anything else gains nothing: the answer is only data,
+and the comparison happens elsewhere.
 """
 
 from __future__ import annotations

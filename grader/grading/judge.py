@@ -34,6 +34,7 @@ import torch
 import zmq
 
 from grader import checks
+from grader.grading import upstream
 from grader.kernel_side import (
     Handle,
     assign,
@@ -157,9 +158,8 @@ class RemoteKernel:
                 if not self.client.is_alive():
                     self.gone, self.died = "the kernel died", True
                     raise KernelGone(self.gone) from None
-                if attempt == "wait":  # ipykernel interrupts itself on this message
-                    self.client.control_channel.send(
-                        self.client.session.msg("interrupt_request", content={}))
+                if attempt == "wait":
+                    upstream.send_interrupt(self.client)
         self.gone = "the kernel did not stop after a time-out, so it was ended"
         self.kill()
         return None, True
