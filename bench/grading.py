@@ -47,7 +47,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import is_grade, is_solution
+from nbgrader.utils import is_solution
+
+from grader.grading.autograde import is_test
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LABS = ["01_derivatives", "02_partial_derivatives", "03_sum_trick", "04_relu"]
@@ -129,10 +131,6 @@ def _chosen_labs(names: list[str]):
 
 def _is_answer(cell) -> bool:
     return cell.cell_type == "code" and is_solution(cell)
-
-
-def _is_test(cell) -> bool:
-    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
 
 
 def _answers(lab) -> dict[str, str]:
@@ -329,12 +327,6 @@ def sandbox_status() -> tuple[bool, str]:
     return problem is None, "on" if problem is None else f"off: {problem}"
 
 
-def workers_shown(extra: dict) -> int | None:
-    """How many submissions ours grades at once: --workers, else None (grade_class's default,
-    one per core, chosen at run time)."""
-    return extra.get("workers")
-
-
 # ---------------------------------------------------------------------------------------------
 # Scores
 
@@ -403,7 +395,7 @@ def floor(root: Path, submissions: list[Submission], sample: int | None, seed: i
     for lab in _chosen_labs(sorted({s.lab for s in chosen})):
         tests[lab.name] = {c.metadata["nbgrader"]["grade_id"]: c.source
                            for c in nbformat.read(lab.solution, as_version=4).cells
-                           if _is_test(c)}
+                           if is_test(c)}
     job = {"notebooks": [{"lab": s.lab, "cells": _cells_as_graded(s.path, tests[s.lab])}
                          for s in chosen],
            "out": str(root / "floor.json")}
@@ -425,7 +417,7 @@ def _cells_as_graded(path: Path, tests: dict[str, str]) -> list[str]:
         if cell.cell_type != "code" or cell.source.lstrip().startswith("%%"):
             continue
         source = tests.get(cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source) \
-            if _is_test(cell) else cell.source
+            if is_test(cell) else cell.source
         cells.append("\n".join(line for line in source.splitlines()
                                if not line.lstrip().startswith(("%", "!"))))
     return cells
@@ -581,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = {name: getattr(args, name) for name in ("workers", "scheduler")
              if getattr(args, name) is not None}
     sandbox, sandbox_shown = sandbox_status()
-    workers = workers_shown(extra)
+    workers = extra.get("workers")  # None: grade_class's default, one per core
     with _workdir(args.keep) as base:
         _progress(f"making the class in {base / 'class'}")
         submissions = make_class(base / "class", args.students, args.labs, args.seed)

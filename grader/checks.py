@@ -341,14 +341,14 @@ def check_close(
     expected = torch.as_tensor(expected).detach().to(torch.float64)
     answer = _as_float_tensor(label, got, where, expected, hints)
     if dtype is not None and answer.dtype != dtype:
-        _fail(label, where, f"{_show(expected)}, as a tensor of dtype {dtype}",
+        _fail(label, where, f"{_in_words(expected)}, as a tensor of dtype {dtype}",
               f"dtype {answer.dtype}", hints)
     if dtype == torch.float64 and _only_float32_precise(answer, expected):
-        _fail(label, where, f"{_show(expected)}, computed in float64",
-              f"{_show(answer)}, whose digits are only float32's", hints,
+        _fail(label, where, f"{_in_words(expected)}, computed in float64",
+              f"{_in_words(answer)}, whose digits are only float32's", hints,
               tolerance="(was something in your computation float32, then made float64?)")
     if not torch.allclose(answer.detach().to(torch.float64), expected, rtol=rtol, atol=atol):
-        _fail(label, where, _show(expected), _show(answer), hints,
+        _fail(label, where, _in_words(expected), _in_words(answer), hints,
               tolerance=f"(tolerance: atol={atol:g}, rtol={rtol:g})")
 
 
@@ -367,7 +367,7 @@ def _only_float32_precise(answer: torch.Tensor, expected: torch.Tensor) -> bool:
 def _as_float_tensor(label, got, where, expected, hints) -> torch.Tensor:
     """The student's answer as a floating-point tensor of the expected shape, or a clear failure."""
     __tracebackhide__ = True
-    shape, want = expected.shape, f"{_show(expected)}, as {_kind(expected.shape)}"
+    shape, want = expected.shape, f"{_in_words(expected)}, as {_kind_of(expected.shape)}"
     if got is None:
         _fail(label, where, want, "None: did your function forget to `return`?", hints)
     if isinstance(got, bool) or not isinstance(got, (torch.Tensor, Real)):
@@ -465,16 +465,16 @@ def _describe_point(fn: Callable, args: tuple) -> str:
         names = ()
     if len(names) != len(args):
         names = [f"argument {i + 1}" for i in range(len(args))]
-    return ", ".join(f"{n} = {_show(a) if isinstance(a, torch.Tensor) else _number(a)}"
+    return ", ".join(f"{n} = {_in_words(a) if isinstance(a, torch.Tensor) else _number(a)}"
                      for n, a in zip(names, args, strict=True))
 
 
-def _kind(shape: torch.Size) -> str:
+def _kind_of(shape: torch.Size) -> str:
     return "a single number (a 0-d tensor or a float)" if shape == torch.Size([]) else \
         f"a floating-point tensor of shape {tuple(shape)}"
 
 
-def _show(t: torch.Tensor) -> str:
+def _in_words(t: torch.Tensor) -> str:
     t = t.detach()
     if t.dim() == 0:
         return _number(t.item())

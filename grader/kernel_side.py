@@ -90,7 +90,8 @@ def call(request: str, namespace: dict) -> Answer:
         import cloudpickle  # noqa: F401  (cloudpickle's functions are unpickled through it)
 
         target, args, kwargs = _Unpickler(io.BytesIO(base64.b64decode(request))).load()
-        fn, *args = [_beside(a, namespace) if _from_a_test(a) else a for a in (target, *args)]
+        fn, *args = [_seeing_the_students_names(a, namespace) if _from_a_test(a) else a
+                     for a in (target, *args)]
         fn = fn.resolve(namespace) if isinstance(fn, (Ref, Handle)) else fn
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -151,7 +152,7 @@ def _from_a_test(value) -> bool:
     return isinstance(value, types.FunctionType) and value.__module__ == "__grade_cell__"
 
 
-def _beside(helper, namespace: dict):
+def _seeing_the_students_names(helper, namespace: dict):
     """A test helper that sees the student's names, as if it were defined in the notebook."""
     names = dict(namespace)
     names.update(helper.__globals__)

@@ -93,7 +93,7 @@ def submit(root: Path, student: str, content: str | bytes) -> Path:
 @pytest.mark.parametrize("name", sorted(FUZZ))
 def test_a_file_that_is_no_notebook_is_staged_as_the_blank_lab(tmp_path, name):
     staged = grading.submissions.stage_safely(submit(tmp_path, name, FUZZ[name]), LAB)
-    assert nbformat.writes(staged.notebook) == BLANK
+    assert nbformat.writes(staged.nb) == BLANK
     assert staged.problems and staged.problems[-1].endswith("graded as blank"), staged.problems
 
 
@@ -102,9 +102,9 @@ def test_malformed_cell_metadata_is_dropped_and_the_answers_kept(tmp_path, name)
     folder = submit(tmp_path, name, MALFORMED_BUT_GRADABLE[name])
     staged = grading.submissions.stage_safely(folder, LAB)
     assert staged.problems == []
-    answers = [c.source for c in staged.notebook.cells if "YOUR CODE" not in c.source]
+    answers = [c.source for c in staged.nb.cells if "YOUR CODE" not in c.source]
     assert any("backward()" in a for a in answers)
-    for cell in staged.notebook.cells:
+    for cell in staged.nb.cells:
         assert isinstance(cell.metadata.get("nbgrader", {}), dict)
         assert all(isinstance(t, str) for t in cell.metadata.get("tags", []))
 
@@ -114,7 +114,7 @@ def test_a_link_to_the_solution_is_not_followed(tmp_path):
     folder.mkdir(parents=True)
     (folder / LAB.student.name).symlink_to(LAB.solution)
     staged = grading.submissions.stage_safely(folder, LAB)
-    assert nbformat.writes(staged.notebook) == BLANK
+    assert nbformat.writes(staged.nb) == BLANK
     assert staged.problems[0] == f"links ignored: {LAB.student.name}"
 
 
@@ -137,7 +137,7 @@ def test_a_file_that_cannot_be_read_at_all_is_staged_as_blank(tmp_path):
     path.unlink()
     os.mkfifo(path)  # a pipe: reading would block forever; it is not a file
     staged = grading.submissions.stage_safely(folder, LAB)
-    assert nbformat.writes(staged.notebook) == BLANK
+    assert nbformat.writes(staged.nb) == BLANK
     assert staged.problems == [f"not files, ignored: {LAB.student.name}",
                                "no notebook submitted: graded as blank"]
 

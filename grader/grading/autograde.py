@@ -75,7 +75,7 @@ class JudgingClient(upstream.NoticesTimeouts, upstream.SeesDisplayUpdates, Noteb
         if not self.dead and time.monotonic() >= self.deadline:
             self.dead = f"the notebook used up its time budget ({self.budget:g} s)"
             await self.km.shutdown_kernel(now=True)
-        if _is_test(cell):  # the instructor's test; an answer cell (even a graded one) is code
+        if is_test(cell):  # the instructor's test; an answer cell (even a graded one) is code
             # of the student's, and runs only in the student's kernel, below.
             # Not asyncio.to_thread: it would copy this context, and with it jupyter_core's
             # record of this thread's running loop, into the worker.
@@ -467,7 +467,7 @@ class JudgedExecute(NbGraderPreprocessor):
                 if self.side_files is not None:
                     self.side_files.bring(Path(scratch))
             for index, cell in enumerate(nb.cells):  # test cells after a death were not reached
-                if _is_test(cell) and index not in client.judged:
+                if is_test(cell) and index not in client.judged:
                     cell.outputs = [
                         _error("KernelGone", f"not run: {client.dead or 'the kernel stopped'}")]
         return client
@@ -584,10 +584,10 @@ class RestoreTestCells(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         released = _released(resources, self.course_root)
-        tests = {_grade_id(c): c for c in nb.cells if _is_test(c)}
-        cells = [c for c in nb.cells if not _is_test(c)]
+        tests = {_grade_id(c): c for c in nb.cells if is_test(c)}
+        cells = [c for c in nb.cells if not is_test(c)]
         for index, original in enumerate(released.cells):
-            if not _is_test(original) or _grade_id(original) not in tests:
+            if not is_test(original) or _grade_id(original) not in tests:
                 continue
             anchors = set().union(*(_keys(c) for c in released.cells[:index]))
             where = max((i for i, c in enumerate(cells) if _keys(c) & anchors), default=-1)
@@ -607,5 +607,6 @@ def _grade_id(cell):
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
-def _is_test(cell) -> bool:
+def is_test(cell) -> bool:
+    """An instructor's test: a grade cell that is not also an answer (the judge runs it)."""
     return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)

@@ -62,7 +62,7 @@ def grade_class(root: Path = course.ROOT, *, sandbox: bool = True, force: bool =
             todo[staged.key] = staged
     if todo:
         tasks = [parallel.Task(s.student, s.lab.name, s.lab.student.name,
-                               nbformat.writes(s.notebook), timestamp_of(root, s))
+                               nbformat.writes(s.nb), timestamp_of(root, s))
                  for s in todo.values()]
         cfg = config(root, sandbox, timeout)
         bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress)

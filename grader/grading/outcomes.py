@@ -20,7 +20,7 @@ class Outcome:
     """What grading one student's notebook of one assignment came to."""
 
     student: str
-    lab: str  # the assignment
+    lab: str  # the lab's (assignment's) name
     score: float
     max_score: float
     status: str

@@ -37,7 +37,7 @@ class Task:
     """One submission to grade, carried whole."""
 
     student: str
-    lab: str
+    lab: str  # the lab's (assignment's) name, like 01_derivatives
     notebook: str  # its file name, like derivatives.ipynb
     source: str  # the staged notebook's JSON
     timestamp: str | None = None
@@ -48,8 +48,8 @@ class Graded:
     """What a worker sends back."""
 
     student: str
-    lab: str
-    notebook: str
+    lab: str  # the lab's name
+    notebook: str  # its file name
     ok: bool
     graded: str = ""  # the autograded notebook's JSON
     error: str = ""  # why it was not graded, in one line

@@ -104,10 +104,15 @@ class Limits:
     threads: int = 2
 
     def prlimit(self) -> list[str]:
-        """util-linux's prlimit, setting these limits and then running the command after it."""
-        return ["prlimit", f"--as={self.memory}", f"--cpu={self.cpu_seconds}",
-                f"--fsize={self.file_size}", f"--nproc={self.processes}",
-                f"--nofile={self.open_files}", "--"]
+        """util-linux's prlimit, setting these limits and then running the command after it
+        (its options are the rlimits' names: --as, --cpu, --fsize, --nproc, --nofile)."""
+        return ["prlimit", *(f"--{rlimit.lower()}={value}"
+                             for rlimit, value in limit_values(self).items()), "--"]
+
+
+# Each rlimit a kernel gets: the field of Limits that holds it -> its name (RLIMIT_<name>).
+RLIMITS = {"memory": "AS", "cpu_seconds": "CPU", "file_size": "FSIZE", "processes": "NPROC",
+           "open_files": "NOFILE"}
 
 
 def sandbox_command(command: list[str], scratch: Path, course_root: Path, limits: Limits,
@@ -206,10 +211,9 @@ def kernel_environment(scratch: Path, limits: Limits) -> dict[str, str]:
 
 
 def limit_values(limits: Limits) -> dict[str, int]:
-    """The rlimits by name, for a warm kernel to set on itself (grader/grading/warm.py)."""
-    return {"memory": limits.memory, "cpu_seconds": limits.cpu_seconds,
-            "file_size": limits.file_size, "processes": limits.processes,
-            "open_files": limits.open_files}
+    """The rlimits, by their names (AS, CPU...): for prlimit, and for a warm kernel to set on
+    itself (grader/grading/warm.py)."""
+    return {rlimit: getattr(limits, field) for field, rlimit in RLIMITS.items()}
 
 
 class KernelUid:

@@ -22,15 +22,17 @@ MAX_NOTEBOOK_BYTES = 20 * 2**20
 
 @dataclass
 class Staged:
+    """One student's notebook of one assignment, ready to grade, and what was done to it."""
+
     student: str
-    lab: course.Lab
-    notebook: nbformat.NotebookNode
+    lab: course.Lab  # the notebook of the course it is a submission of (its .name: the lab's)
+    nb: nbformat.NotebookNode  # as it will be graded
     problems: list[str]
     missing: bool = False  # one notebook of several not submitted: it scores 0, ungraded
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(nbformat.writes(self.notebook).encode()).hexdigest()
+        return hashlib.sha256(nbformat.writes(self.nb).encode()).hexdigest()
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -73,11 +75,11 @@ def stage(folder: Path, lab: course.Lab) -> Staged:
     else:
         problems.append("no notebook submitted: graded as blank")
         return Staged(folder.parent.name, lab, _blank(lab), problems)
-    notebook, problem = _read(path)
+    nb, problem = _read(path)
     if problem:
         problems.append(f"{path.name} {problem}: graded as blank")
-        notebook = _blank(lab)
-    return Staged(folder.parent.name, lab, notebook, problems)
+        nb = _blank(lab)
+    return Staged(folder.parent.name, lab, nb, problems)
 
 
 def stage_safely(folder: Path, lab: course.Lab) -> Staged:

@@ -53,9 +53,6 @@ from grader.grading import upstream
 
 NAMESPACES = ("ipc", "uts", "net", "cgroup", "pid", "mnt")  # mnt last: it changes what /proc is
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
-RLIMITS = {"memory": resource.RLIMIT_AS, "cpu_seconds": resource.RLIMIT_CPU,
-           "file_size": resource.RLIMIT_FSIZE, "processes": resource.RLIMIT_NPROC,
-           "open_files": resource.RLIMIT_NOFILE}
 
 
 # The zygote's side -------------------------------------------------------------------------
@@ -168,9 +165,8 @@ def _become_kernel(request: dict) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         os.setsid()
         os.chdir(request["cwd"])
-        for name, value in request["limits"].items():
-            if name in RLIMITS:
-                resource.setrlimit(RLIMITS[name], (value, value))
+        for name, value in request["limits"].items():  # sandbox.limit_values: AS, CPU...
+            resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
         for cap in range(64):  # the bounding set, as setpriv --bounding-set=-all
             libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
         os.setgroups([])
