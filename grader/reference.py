@@ -116,3 +116,37 @@ def jacobian(f: Callable) -> Callable:
         return torch.autograd.functional.jacobian(f, torch.as_tensor(x, dtype=F64).detach())
 
     return jacobian_at
+
+
+def training_curve(model, loss_fn: Callable, optimizer, inputs, targets, steps: int):
+    """(losses, parameters): `steps` steps of `optimizer` on the whole batch, each from gradients
+    cleared to None, as a training loop takes them. The losses are those before each step; the
+    parameters are every parameter of `model` after the last step, flattened into one tensor.
+    The test builds model and optimizer itself (in float64), from the same seed as the student's."""
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
+    return torch.stack(losses), torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def clipped_gradient(inner: Callable, outer: Callable, max_norm: float) -> Callable:
+    """The function x -> the gradient of outer(inner(x)) with respect to x, where the gradient
+    reaching h = inner(x) is first scaled down to norm max_norm if its norm is larger (left as
+    it is otherwise), then sent on through inner. With inner the identity, that is the clipped
+    gradient of outer at x."""
+
+    def at(x):
+        x = leaf(x)
+        h = inner(x)
+        (g,) = torch.autograd.grad(outer(h), h, retain_graph=True)
+        norm = g.norm()
+        if norm > max_norm:
+            g = g * (max_norm / norm)
+        (gx,) = torch.autograd.grad(h, x, grad_outputs=g)
+        return gx
+
+    return at
