@@ -113,7 +113,7 @@ lock:
 	  build/lock-venv/bin/python -m pip freeze --exclude-editable; } > requirements.lock
 	rm -rf build/lock-venv
 
-# Grading runs each student's kernel in a bubblewrap sandbox (grader/sandbox.py); the browser
+# Grading runs each student's kernel in a bubblewrap sandbox (grader/grading/sandbox.py); the browser
 # test drives Debian's chromium; Lab 7 draws its graphs with graphviz's dot. All three come from
 # Debian's packages, installed where missing.
 system-tools:

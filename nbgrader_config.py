@@ -11,9 +11,9 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 
 # Releasing a lab: nbgrader's generate_assignment, with one step first: cells tagged `ci-only`
-# (asserts of what the prose states, for CI) stay in the solution (grader/release.py).
+# (asserts of what the prose states, for CI) stay in the solution (grader/course/release.py).
 c.GenerateAssignment.preprocessors = [
-    "grader.release.DropCIOnlyCells",
+    "grader.course.release.DropCIOnlyCells",
     "nbgrader.preprocessors.IncludeHeaderFooter",
     "nbgrader.preprocessors.InstantiateTests",
     "nbgrader.preprocessors.LockCells",
@@ -39,26 +39,28 @@ c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(UserWarning|NNPACK|\[W[0-9]+)"
 
 # Autograding. nbgrader's own pipeline, with two changes:
-# - grader.autograde.DropForeignMetadata turns grade cells a student invented or duplicated into
-#   ordinary cells; grader.autograde.RestoreMissingCells gives back the lab's cells a student
-#   deleted or stripped of metadata (nbgrader's add_missing_cells, kept as a backstop, fails when
-#   two in a row are gone); grader.autograde.RestoreTestCells puts moved test cells back;
-# - grader.autograde.JudgedExecute replaces nbgrader's Execute: the student's code runs in a
-#   sandboxed kernel, and each test runs outside it, in the grader (see grader/judge.py), so
-#   nothing a submission does in its own kernel can change whether a test passed.
+# - grader.grading.autograde.DropForeignMetadata turns grade cells a student invented or
+#   duplicated into ordinary cells; grader.grading.autograde.RestoreMissingCells gives back the
+#   lab's cells a student deleted or stripped of metadata (nbgrader's add_missing_cells, kept as
+#   a backstop, fails when two in a row are gone); grader.grading.autograde.RestoreTestCells puts
+#   moved test cells back;
+# - grader.grading.autograde.JudgedExecute replaces nbgrader's Execute: the student's code runs
+#   in a sandboxed kernel, and each test runs outside it, in the grader (see
+#   grader/grading/judge.py), so nothing a submission does in its own kernel can change whether
+#   a test passed.
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
-    "grader.autograde.DropForeignMetadata",
+    "grader.grading.autograde.DropForeignMetadata",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "grader.autograde.RestoreMissingCells",
+    "grader.grading.autograde.RestoreMissingCells",
     "nbgrader.preprocessors.OverwriteCells",
-    "grader.autograde.RestoreTestCells",
+    "grader.grading.autograde.RestoreTestCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
-    "grader.autograde.JudgedExecute",
+    "grader.grading.autograde.JudgedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",

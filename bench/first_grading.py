@@ -11,7 +11,7 @@ first time, nothing made beforehand:
 
 - stock: `nbgrader generate_assignment ps1` (the release and the gradebook), then
   `nbgrader autograde ps1`;
-- ours: `make release` without running the solutions (`grading.release`: the release, the
+- ours: `make release` without running the solutions (`grading.gradebook.release`: the release, the
   gradebook and the workers' cells-only gradebook), then `grade_class`, which starts the Dask
   workers and their warm kernels' zygotes, and grades.
 
@@ -51,7 +51,7 @@ class First:
     notebooks: int
     stock_setup: float  # generate_assignment
     stock_wall: float  # autograde
-    our_setup: float  # grading.release
+    our_setup: float  # grading.gradebook.release
     ours: float  # grade_class
     stock_scores: dict
     our_scores: dict
@@ -81,7 +81,8 @@ def make_assignment(root: Path, students: int) -> None:
 
 def first_grading(base: Path, students: int) -> First:
     """Both gradings of one class, each on its own copy under `base`."""
-    from grader import grading, sandbox
+    from grader import grading
+    from grader.grading import sandbox
 
     bench = _bench()
     make_assignment(base / "ours", students)
@@ -89,10 +90,10 @@ def first_grading(base: Path, students: int) -> First:
     stock = bench.grade_stock(base / "stock", ["ps1"])
     sandbox.sandbox_problem()  # probed once, as for any grading on this machine
     started = time.perf_counter()
-    grading.release(base / "ours")
+    grading.gradebook.release(base / "ours")
     our_setup = time.perf_counter() - started
     started = time.perf_counter()
-    outcomes = grading.grade_class(base / "ours", sandbox=True, progress=False)
+    outcomes = grading.grade.grade_class(base / "ours", sandbox=True, progress=False)
     ours = time.perf_counter() - started
     problems = stock.problems + [f"{o.student}/{o.lab}/{o.notebook}: {o.status}" for o in outcomes
                                  if o.status != "ok"]

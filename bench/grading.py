@@ -16,8 +16,8 @@ times each:
 - ours: `grader.grading.grade_class`, in this process, with the course's nbgrader_config.py
   (the student's kernel in the sandbox when this machine can run it, the tests judged outside).
 
-Setup is in neither time: both gradebooks are made first (`generate_assignment`, per lab for
-stock and by `grading.ensure_gradebook` for ours, which grade_class would otherwise do inside
+Setup is in neither time: both gradebooks are made first (`generate_assignment`, per lab for stock
+and by `grading.gradebook.ensure_gradebook` for ours, which grade_class would otherwise do inside
 the timed call), and the sandbox is probed once. The setup times are printed on their own line.
 
 It also measures a floor: the time a notebook's code cells take to run by exec() in one warm
@@ -47,7 +47,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import is_grade, is_solution
+from nbgrader.utils import is_solution
+
+from grader.grading.autograde import is_test
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LABS = ["01_derivatives", "02_partial_derivatives", "03_sum_trick", "04_relu"]
@@ -131,10 +133,6 @@ def _is_answer(cell) -> bool:
     return cell.cell_type == "code" and is_solution(cell)
 
 
-def _is_test(cell) -> bool:
-    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
-
-
 def _answers(lab) -> dict[str, str]:
     """grade_id -> the solution's code, as a student would write it (without the markers)."""
     solution = nbformat.read(lab.solution, as_version=4)
@@ -214,11 +212,11 @@ def grade_ours(root: Path, sandbox: bool, extra: dict) -> Run:
 
     run = Run()
     started = time.perf_counter()
-    grading.ensure_gradebook(root)
+    grading.gradebook.ensure_gradebook(root)
     run.setup = time.perf_counter() - started
     _progress("ours: grade_class")
     started = time.perf_counter()
-    outcomes = grading.grade_class(root, sandbox=sandbox, progress=False, **extra)
+    outcomes = grading.grade.grade_class(root, sandbox=sandbox, progress=False, **extra)
     run.wall = time.perf_counter() - started
     run.problems = [f"{o.student}/{o.lab}: {o.status}" for o in outcomes
                     if o.is_fault]
@@ -303,10 +301,11 @@ def steady(base: Path, notebooks: int, labs: list[str], seed: int, sandbox: bool
     students = max(1, -(-notebooks // len(labs)))
     _progress(f"steady: ours on {students} students x {len(labs)} labs")
     made = make_class(base / "steady", students, labs, seed)
-    grading.ensure_gradebook(base / "steady")
+    grading.gradebook.ensure_gradebook(base / "steady")
     started = time.perf_counter()
     with Sampler() as sampler:
-        outcomes = grading.grade_class(base / "steady", sandbox=sandbox, progress=False, **extra)
+        outcomes = grading.grade.grade_class(base / "steady", sandbox=sandbox, progress=False,
+                                             **extra)
     wall = time.perf_counter() - started
     lines = [f"steady: {_count(len(made), 'notebook')} graded by ours in {wall:.1f} s "
              f"({len(made) / wall:.2f} notebooks/s)"]
@@ -322,16 +321,10 @@ def steady(base: Path, notebooks: int, labs: list[str], seed: int, sandbox: bool
 
 def sandbox_status() -> tuple[bool, str]:
     """Whether ours grades in the sandbox here (as root, where bubblewrap works), and why not."""
-    from grader import sandbox
+    from grader.grading import sandbox
 
     problem = sandbox.sandbox_problem()
     return problem is None, "on" if problem is None else f"off: {problem}"
-
-
-def workers_shown(extra: dict) -> int | None:
-    """How many submissions ours grades at once: --workers, else None (grade_class's default,
-    one per core, chosen at run time)."""
-    return extra.get("workers")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,7 +341,7 @@ def grade_cell_scores(root: Path) -> dict[Key, float]:
     from grader import grading
 
     scores = {}
-    with Gradebook(grading.db_url(root)) as gb:
+    with Gradebook(grading.configuration.db_url(root)) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
                 for notebook in submission.notebooks:
@@ -402,7 +395,7 @@ def floor(root: Path, submissions: list[Submission], sample: int | None, seed: i
     for lab in _chosen_labs(sorted({s.lab for s in chosen})):
         tests[lab.name] = {c.metadata["nbgrader"]["grade_id"]: c.source
                            for c in nbformat.read(lab.solution, as_version=4).cells
-                           if _is_test(c)}
+                           if is_test(c)}
     job = {"notebooks": [{"lab": s.lab, "cells": _cells_as_graded(s.path, tests[s.lab])}
                          for s in chosen],
            "out": str(root / "floor.json")}
@@ -424,7 +417,7 @@ def _cells_as_graded(path: Path, tests: dict[str, str]) -> list[str]:
         if cell.cell_type != "code" or cell.source.lstrip().startswith("%%"):
             continue
         source = tests.get(cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source) \
-            if _is_test(cell) else cell.source
+            if is_test(cell) else cell.source
         cells.append("\n".join(line for line in source.splitlines()
                                if not line.lstrip().startswith(("%", "!"))))
     return cells
@@ -580,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = {name: getattr(args, name) for name in ("workers", "scheduler")
              if getattr(args, name) is not None}
     sandbox, sandbox_shown = sandbox_status()
-    workers = workers_shown(extra)
+    workers = extra.get("workers")  # None: grade_class's default, one per core
     with _workdir(args.keep) as base:
         _progress(f"making the class in {base / 'class'}")
         submissions = make_class(base / "class", args.students, args.labs, args.seed)

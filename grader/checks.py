@@ -189,6 +189,42 @@ def only_at(f: Callable, *point) -> Callable:
     return evaluated_at_the_point_only
 
 
+def only_among(f: Callable, points) -> Callable:
+    """`f`, for an exercise that asks for derivatives at many points at once: it raises when it
+    is evaluated at any value that is not one of `points` (as given, or rounded to float32).
+
+    only_at's twin for a batch: the student's code may evaluate f at the points all at once,
+    one by one or under torch.func.vmap, and nowhere else, so that finite differences cannot
+    pass where autograd (or torch.func) is asked for. Inside torch.func's transforms f is
+    handed wrapped tensors, and it looks at the plain tensor under them (see below).
+
+    When graded, this function travels by value to the student's kernel, where the grader's
+    modules are not: everything it needs is inside it (torch aside).
+    """
+    allowed = torch.as_tensor(points).detach().to(torch.float64).flatten()
+    allowed = torch.cat([allowed, allowed.to(torch.float32).to(torch.float64)])
+
+    def evaluated_at_the_points_only(x):
+        values = torch.as_tensor(x)
+        # torch.func.grad and vmap hand f a wrapped tensor, one wrapper per transform, and
+        # under vmap its values cannot be read (bool() of it raises): the points are checked
+        # on the plain tensor under the wrappers, the whole batch. torch has no public way to
+        # reach it; these two functions are private API (torch._C._functorch), checked against
+        # torch 2.13.0. tests/test_checks.py fails if an upgrade changes them.
+        functorch = torch._C._functorch
+        while functorch.is_functorch_wrapped_tensor(values):
+            values = functorch.get_unwrapped(values)
+        values = values.detach().to(torch.float64).flatten()
+        elsewhere = values[~(values[:, None] == allowed[None, :]).any(dim=1)]
+        if elsewhere.numel():
+            raise ValueError(
+                "the function you were given may be evaluated only at the points where its "
+                f"derivatives are asked for; it was evaluated at {elsewhere[0].item():.8g}")
+        return f(x)
+
+    return evaluated_at_the_points_only
+
+
 def _watching_for_the_grader(label: str, call: Callable):
     """Run the student's function and refuse an answer that ran any of the grader's code: the
     references answer the exercises, and an answer must do the work itself. (When a lab is
@@ -219,7 +255,9 @@ def _watching_for_the_grader(label: str, call: Callable):
     return got
 
 
-# While the judge (grader/judge.py) runs a grade cell, the student's kernel it talks to.
+# While the judge (grader/grading/judge.py) runs a grade cell, the student's kernel it talks to:
+# an object with `call(helper, args)`, which runs the helper there and returns its result. The
+# judge hands it in (remote_kernel), so the checks never import the grader's machinery.
 _REMOTE = None
 
 
@@ -254,26 +292,55 @@ def in_student_kernel(helper: Callable) -> Callable:
             with warnings.catch_warnings(record=True):
                 warnings.simplefilter("always")
                 return helper(*args)
-        from grader.judge import run_in_student_kernel
-
-        return run_in_student_kernel(_REMOTE, helper, args)
+        return _REMOTE.call(helper, args)  # the judge's RemoteKernel: runs it over there
 
     return run
 
 
-def gradcheck(value_at: Callable, gradients_through: Callable, function: Callable, inputs,
-              extra: tuple = (), *, eps: float = 1e-6, atol: float = 1e-5,
-              rtol: float = 1e-3) -> bool:
+# Test helpers that run next to the student's code (marked with in_student_kernel), for the
+# exercises whose answer is a torch.autograd.Function: its backward runs where its forward did.
+# Graded, each travels to the student's kernel by value, where the grader's modules are not:
+# the judge is sent the function that in_student_kernel wrapped, and this module's name for it
+# is the wrapper, so cloudpickle finds no module attribute that is the helper (it would pickle
+# that by reference, as an import of grader.checks) and pickles its code instead, with the
+# globals it reads. So a helper reads no global but torch; tests/test_checks.py runs each one
+# where grader cannot be imported. Each returns only numbers (see in_student_kernel).
+
+@in_student_kernel
+def value_at(function: Callable, inputs, *extra):
+    """`function` called with the tensors `inputs`, then the arguments in `extra`, without a
+    graph: the forward alone, whose output the judge compares with a reference."""
+    with torch.no_grad():
+        return function(*inputs, *extra)
+
+
+@in_student_kernel
+def gradients_through(function: Callable, inputs, v, *extra) -> tuple:
+    """The gradient with respect to each of the tensors `inputs` (None for one that backward
+    gives None), by backward(gradient=v) through `function` called with them, then the
+    arguments in `extra`. Copies of the inputs are the leaves, so the caller's tensors and
+    their .grad stay as they were."""
+    leaves = [t.detach().clone().requires_grad_(True) for t in inputs]
+    function(*leaves, *extra).backward(gradient=v)
+    return tuple(leaf.grad for leaf in leaves)
+
+
+@in_student_kernel
+def gradient_by_torch_func(function: Callable, inputs, v, argnum: int):
+    """torch.func.grad of Σ v·function(*inputs) with respect to input number `argnum`: what a
+    Function gives under torch.func (it needs setup_context, and backward, to take part)."""
+    return torch.func.grad(lambda *a: (v * function(*a)).sum(), argnums=argnum)(*inputs)
+
+
+def gradcheck(function: Callable, inputs, extra: tuple = (), *, eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3) -> bool:
     """What torch.autograd.gradcheck checks, with its defaults, decided here from numbers: the
     Jacobian of `function` by its backward (one row per one-hot upstream gradient) against
     centred differences of its forward, at float64 copies of the tensor `inputs`. `function` is
     called with the inputs, then the arguments in `extra` (numbers, functions: not perturbed).
 
-    A custom Function's backward runs next to the student's code, so the test cell hands this
-    two helpers of its own, marked with in_student_kernel:
-    `value_at(function, inputs, *extra)`, the output without a graph, and
-    `gradients_through(function, inputs, v, *extra)`, the gradient with respect to each input
-    by backward(gradient=v). What they send back is only numbers: the verdict is made here.
+    The forward and backward run next to the student's code, through value_at and
+    gradients_through; what they send back is only numbers: the verdict is made here.
     """
     inputs = [t.detach().to(torch.float64) for t in inputs]
     shape = torch.as_tensor(value_at(function, inputs, *extra)).shape
@@ -293,15 +360,14 @@ def gradcheck(value_at: Callable, gradients_through: Callable, function: Callabl
     return True
 
 
-def check_gradcheck(label: str, value_at: Callable, gradients_through: Callable,
-                    function: Callable, points, extra: tuple = ()) -> None:
+def check_gradcheck(label: str, function: Callable, points, extra: tuple = ()) -> None:
     """`gradcheck` (above) at each point, a tuple of input tensors: passes with a line, or
     raises a WrongAnswer that says where it failed, and what to do."""
     __tracebackhide__ = True
     RESULTS.failed(label, "gradcheck failed")
     for inputs in points:
         try:
-            passed = gradcheck(value_at, gradients_through, function, inputs, extra)
+            passed = gradcheck(function, inputs, extra)
         except NotImplementedError:
             RESULTS.failed(label, "not written yet")
             raise WrongAnswer(f"{label}: your Function is not written yet. Replace each "
@@ -341,14 +407,14 @@ def check_close(
     expected = torch.as_tensor(expected).detach().to(torch.float64)
     answer = _as_float_tensor(label, got, where, expected, hints)
     if dtype is not None and answer.dtype != dtype:
-        _fail(label, where, f"{_show(expected)}, as a tensor of dtype {dtype}",
+        _fail(label, where, f"{_in_words(expected)}, as a tensor of dtype {dtype}",
               f"dtype {answer.dtype}", hints)
     if dtype == torch.float64 and _only_float32_precise(answer, expected):
-        _fail(label, where, f"{_show(expected)}, computed in float64",
-              f"{_show(answer)}, whose digits are only float32's", hints,
+        _fail(label, where, f"{_in_words(expected)}, computed in float64",
+              f"{_in_words(answer)}, whose digits are only float32's", hints,
               tolerance="(was something in your computation float32, then made float64?)")
     if not torch.allclose(answer.detach().to(torch.float64), expected, rtol=rtol, atol=atol):
-        _fail(label, where, _show(expected), _show(answer), hints,
+        _fail(label, where, _in_words(expected), _in_words(answer), hints,
               tolerance=f"(tolerance: atol={atol:g}, rtol={rtol:g})")
 
 
@@ -367,7 +433,7 @@ def _only_float32_precise(answer: torch.Tensor, expected: torch.Tensor) -> bool:
 def _as_float_tensor(label, got, where, expected, hints) -> torch.Tensor:
     """The student's answer as a floating-point tensor of the expected shape, or a clear failure."""
     __tracebackhide__ = True
-    shape, want = expected.shape, f"{_show(expected)}, as {_kind(expected.shape)}"
+    shape, want = expected.shape, f"{_in_words(expected)}, as {_kind_of(expected.shape)}"
     if got is None:
         _fail(label, where, want, "None: did your function forget to `return`?", hints)
     if isinstance(got, bool) or not isinstance(got, (torch.Tensor, Real)):
@@ -465,16 +531,16 @@ def _describe_point(fn: Callable, args: tuple) -> str:
         names = ()
     if len(names) != len(args):
         names = [f"argument {i + 1}" for i in range(len(args))]
-    return ", ".join(f"{n} = {_show(a) if isinstance(a, torch.Tensor) else _number(a)}"
+    return ", ".join(f"{n} = {_in_words(a) if isinstance(a, torch.Tensor) else _number(a)}"
                      for n, a in zip(names, args, strict=True))
 
 
-def _kind(shape: torch.Size) -> str:
+def _kind_of(shape: torch.Size) -> str:
     return "a single number (a 0-d tensor or a float)" if shape == torch.Size([]) else \
         f"a floating-point tensor of shape {tuple(shape)}"
 
 
-def _show(t: torch.Tensor) -> str:
+def _in_words(t: torch.Tensor) -> str:
     t = t.detach()
     if t.dim() == 0:
         return _number(t.item())

@@ -26,7 +26,7 @@ def release(args) -> int:
             course.refresh_solution(lab)
     from grader import grading
 
-    grading.release(course.ROOT)
+    grading.gradebook.release(course.ROOT)
     for lab in course.labs():
         print(f"released  notebooks/{lab.name}/{lab.student.name}")
     return 0
@@ -50,9 +50,9 @@ def validate(args) -> int:
 def grade(args) -> int:
     from grader import grading
 
-    outcomes = grading.grade_class(sandbox=not args.no_sandbox, force=args.force,
+    outcomes = grading.grade.grade_class(sandbox=not args.no_sandbox, force=args.force,
                                    workers=args.workers, scheduler=args.scheduler)
-    print(grading.report(outcomes))
+    print(grading.report.report(outcomes))
     return exit_status(outcomes)
 
 
@@ -64,7 +64,7 @@ def exit_status(outcomes) -> int:
 def feedback(args) -> int:
     from grader import grading
 
-    for path in grading.feedback():
+    for path in grading.gradebook.feedback():
         print(f"feedback  {path.relative_to(course.ROOT)}")
     return 0
 
@@ -72,14 +72,14 @@ def feedback(args) -> int:
 def export(args) -> int:
     from grader import grading
 
-    print(f"wrote {grading.export(course.ROOT)}")
+    print(f"wrote {grading.gradebook.export(course.ROOT)}")
     return 0
 
 
 def collect(args) -> int:
     from grader import grading
 
-    for line in grading.collect(args.zip):
+    for line in grading.submissions.collect(args.zip):
         print(line)
     return 0
 

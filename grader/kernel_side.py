@@ -1,13 +1,13 @@
 """The one piece of the grader that runs inside the student's kernel, at grading time.
 
-The judge (grader/judge.py) runs each test cell in the grader's own process. When a test calls a
-student's function, reads one of the student's values or uses one of the student's objects, the
-judge sends the call here: what to call (a name, a handle, an operator, or a test helper to run
-next to the student's code) and the arguments. This module makes the call and answers with
-plain JSON: values of the built-in kinds, tensors and arrays as numbers, and a handle for any
-other object (it stays here; the judge uses it through more calls). Nothing here decides a grade,
-so a student who redefines this module, `torch.allclose` or anything else gains nothing: the
-answer is only data, and the comparison happens elsewhere.
+The judge (grader/grading/judge.py) runs each test cell in the grader's own process. When a test
+calls a student's function, reads one of the student's values or uses one of the student's objects,
+the judge sends the call here: what to call (a name, a handle, an operator, or a test helper to run
+next to the student's code) and the arguments. This module makes the call and answers with plain
+JSON: values of the built-in kinds, tensors and arrays as numbers, and a handle for any other object
+(it stays here; the judge uses it through more calls). Nothing here decides a grade, so a student
+who redefines this module, `torch.allclose` or anything else gains nothing: the answer is only data,
+and the comparison happens elsewhere.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def call(request: str, namespace: dict) -> Answer:
         import cloudpickle  # noqa: F401  (cloudpickle's functions are unpickled through it)
 
         target, args, kwargs = _Unpickler(io.BytesIO(base64.b64decode(request))).load()
-        fn, *args = [_beside(a, namespace) if _from_a_test(a) else a for a in (target, *args)]
+        fn, *args = [_seeing_the_students_names(a, namespace) if _from_a_test(a) else a
+                     for a in (target, *args)]
         fn = fn.resolve(namespace) if isinstance(fn, (Ref, Handle)) else fn
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -151,7 +152,7 @@ def _from_a_test(value) -> bool:
     return isinstance(value, types.FunctionType) and value.__module__ == "__grade_cell__"
 
 
-def _beside(helper, namespace: dict):
+def _seeing_the_students_names(helper, namespace: dict):
     """A test helper that sees the student's names, as if it were defined in the notebook."""
     names = dict(namespace)
     names.update(helper.__globals__)

@@ -43,7 +43,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import course, notebooks
+from grader import course
+from grader.course import notebooks
 from tests.conftest import LABS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -11,7 +11,8 @@ import shutil
 import nbformat
 import pytest
 
-from grader import autograde, course, grading, judge
+from grader import course, grading
+from grader.grading import autograde, judge
 from tests.test_stock_semantics import judged
 
 LAB = course.labs()[0]
@@ -69,10 +70,10 @@ def test_a_graded_notebook_is_cut_to_its_limit_and_keeps_its_errors():
     ("Zoë Ngũgĩ", "Zoë Ngũgĩ"),
 ])
 def test_a_students_string_is_one_printable_line_in_the_report(tmp_path, name, escaped):
-    assert grading.shown(name) == escaped
-    outcome = grading.Outcome(name, LAB.name, 0.0, 7.0, f"extra files ignored: {name}", "d",
-                              LAB.student.name)
-    report = grading.report([outcome], root=tmp_path)
+    assert grading.report.shown(name) == escaped
+    outcome = grading.outcomes.Outcome(name, LAB.name, 0.0, 7.0, f"extra files ignored: {name}",
+                                       "d", LAB.student.name)
+    report = grading.report.report([outcome], root=tmp_path)
     line, = (line for line in report.splitlines() if "extra files" in line)
     assert escaped in line and all(ch.isprintable() for ch in line)
 
@@ -91,9 +92,9 @@ def test_a_timestamp_that_is_no_date_is_a_status(tmp_path, content, problem):
         os.symlink("/etc/hostname", folder / "timestamp.txt")
     else:
         (folder / "timestamp.txt").write_text(content)
-    staged = grading.stage(folder, LAB)
+    staged = grading.submissions.stage(folder, LAB)
     assert [p for p in staged.problems if "timestamp" in p] == ([problem] if problem else [])
-    timestamp, _ = grading._read_timestamp(folder)
+    timestamp, _ = grading.submissions.read_timestamp(folder)
     assert timestamp == (content if problem is None else None)
 
 

@@ -13,7 +13,9 @@ import re
 import nbformat
 import pytest
 
-from grader import course, grading, notebooks, sandbox
+from grader import course, grading
+from grader.course import notebooks
+from grader.grading import sandbox
 from tests.test_trust import FULL, LAB, make_course
 
 PROBE = "import os\nprint('PROBE', {kind!r}, os.getuid())\n"
@@ -66,7 +68,7 @@ def graded(tmp_path_factory):
     folder = root / "submitted" / "probe" / LAB.name
     folder.mkdir(parents=True)
     notebooks.write(submission, folder / LAB.student.name)
-    outcome, = grading.grade_class(root, sandbox=True, progress=False, workers=0)
+    outcome, = grading.grade.grade_class(root, sandbox=True, progress=False, workers=0)
     folder = root / "autograded" / "probe" / LAB.name
     return outcome, notebooks.read(folder / LAB.student.name), folder
 

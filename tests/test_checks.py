@@ -382,3 +382,256 @@ def test_progress_prints_the_summary_and_says_what_happens_where_the_checks_are_
     monkeypatch.setattr(builtins, "__import__", no_checks)
     grader.progress()
     assert "its checks run outside your notebook" in capsys.readouterr().out
+
+
+# The helpers that Lab 5's and Lab 6's test cells share (checks.value_at, gradients_through,
+# gradient_by_torch_func, gradcheck, only_among).
+
+class Cube(torch.autograd.Function):
+    """x³, with the backward Lab 5 asks for: the upstream gradient times 3x²."""
+
+    @staticmethod
+    def forward(x):
+        return x**3
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * 3 * x**2
+
+
+class CubeIgnoringGradOutput(Cube):
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return 3 * x**2
+
+
+class Scale(torch.autograd.Function):
+    """x·s, whose backward gives None for s (wrongly, where s is a tensor that varies)."""
+
+    @staticmethod
+    def forward(ctx, x, s):
+        ctx.save_for_backward(s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (s,) = ctx.saved_tensors
+        return grad_output * s, None
+
+
+def test_value_at_gives_the_forward_at_the_inputs_then_the_extra_arguments_without_a_graph():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    got = checks.value_at(lambda a, b, k: a * b + k, (x, torch.tensor(3.0)), 1.0)
+    assert torch.equal(got, torch.tensor([4.0, 7.0]))
+    assert not got.requires_grad and got.grad_fn is None
+
+
+def test_gradients_through_is_backward_with_the_upstream_gradient_through_copies_of_inputs():
+    a, b, v = torch.tensor([0.5, -1.0]), torch.tensor([2.0, 3.0]), torch.tensor([1.0, 10.0])
+    grad_a, grad_b = checks.gradients_through(lambda a, b, k: k * a * b + torch.sin(a),
+                                              (a, b), v, 2.0)
+    assert torch.allclose(grad_a, v * (2 * b + torch.cos(a)))
+    assert torch.allclose(grad_b, v * 2 * a)
+    assert a.grad is None and not a.requires_grad  # the caller's tensors are untouched
+    grad_x, grad_s = checks.gradients_through(Scale.apply, (a, torch.tensor(3.0)), v)
+    assert torch.equal(grad_x, 3 * v) and grad_s is None  # None as backward gave it
+    assert torch.equal(checks.gradients_through(Cube.apply, (a,), v)[0], v * 3 * a**2)
+
+
+def test_gradient_by_torch_func_uses_a_functions_backward_and_needs_setup_context():
+    x, v = torch.tensor([0.3, 1.7]), torch.tensor([2.0, -1.0])
+    assert torch.allclose(checks.gradient_by_torch_func(Cube.apply, (x,), v, 0), v * 3 * x**2)
+    assert torch.equal(checks.gradient_by_torch_func(lambda a, b: a * b,
+                                                     (x, torch.tensor([3.0, 4.0])), v, 1), v * x)
+    # backward's 3x², not the true derivative (3x²·1 = 3x² too): a backward of its own is used
+    assert torch.allclose(checks.gradient_by_torch_func(CubeIgnoringGradOutput.apply, (x,),
+                                                        torch.ones(2), 0), 3 * x**2)
+    with pytest.raises(RuntimeError, match="setup_context"):
+        checks.gradient_by_torch_func(Scale.apply, (x, torch.tensor(3.0)), v, 0)
+
+
+def test_gradcheck_passes_a_right_backward_and_fails_one_that_ignores_grad_output():
+    x = (torch.tensor([0.5, -1.2, 2.0]),)
+    assert checks.gradcheck(Cube.apply, x)
+    assert not checks.gradcheck(CubeIgnoringGradOutput.apply, x)  # wrong off the diagonal
+    assert checks.gradcheck(Cube.apply, (torch.tensor(0.7),))  # one element: right anyway
+    assert checks.gradcheck(lambda x, k: k * Cube.apply(x), x, extra=(2.0,))  # k not perturbed
+
+
+def test_gradcheck_takes_a_none_gradient_as_zero():
+    x = torch.tensor([0.5, -1.2])
+    assert not checks.gradcheck(Scale.apply, (x, torch.tensor([1.0, 1.0])))  # s varies x·s
+    ignores_s = lambda x, s: Scale.apply(x, torch.tensor(2.0))  # noqa: E731
+    assert checks.gradcheck(ignores_s, (x, torch.tensor([2.0, 3.0])))  # s does not vary it
+
+
+def test_check_gradcheck_names_the_input_where_backward_is_wrong_and_an_unwritten_function(
+        capsys):
+    points = [(torch.tensor([0.5, -1.25]),), (torch.tensor(2.0),)]
+    checks.check_gradcheck("gradcheck of Cube", Cube.apply, points)
+    assert capsys.readouterr().out == "✓ gradcheck of Cube: passes for all 2 inputs.\n"
+    assert checks.RESULTS.problem("gradcheck of Cube") is None
+    with fails_with("gradcheck of Cube: torch.autograd.gradcheck fails at the input [0.5, -1.25]",
+                    "does not agree with finite differences"):
+        checks.check_gradcheck("gradcheck of Cube", CubeIgnoringGradOutput.apply, points)
+    assert checks.RESULTS.problem("gradcheck of Cube") == "gradcheck failed"
+
+    class Unwritten(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            raise NotImplementedError()
+
+    with fails_with("your Function is not written yet"):
+        checks.check_gradcheck("gradcheck of Cube", Unwritten.apply, points)
+    assert checks.RESULTS.problem("gradcheck of Cube") == "not written yet"
+
+
+def test_the_shared_helpers_do_not_count_as_an_answer_that_uses_the_grader(capsys):
+    x = torch.tensor([0.5, -1.0])
+    checks.check_function("Cube's values", lambda x: checks.value_at(Cube.apply, (x,)),
+                          lambda x: x**3, [x])
+    assert capsys.readouterr().out.startswith("✓ Cube's values")
+
+    class ByTheGrader(Cube):
+        @staticmethod
+        def backward(ctx, grad_output):
+            (x,) = ctx.saved_tensors
+            with torch.enable_grad():
+                return reference.vector_jacobian_product(lambda t: t**3)(x, grad_output)
+
+    with fails_with("your answer calls grader.reference"):
+        checks.check_function("Cube's gradient",
+                              lambda x, v: checks.gradients_through(ByTheGrader.apply, (x,), v)[0],
+                              lambda x, v: v * 3 * x**2, [(x, torch.ones(2))])
+
+
+def newton_step(f, xs):
+    """Lab 6's first exercise, with torch.func: one Newton step from each point."""
+    slope = torch.func.vmap(torch.func.grad(f))(xs)
+    return xs - slope / torch.func.vmap(torch.func.grad(torch.func.grad(f)))(xs)
+
+
+def test_only_among_passes_torch_func_and_autograd_at_the_points():
+    xs = torch.tensor([2.0, -2.0, 0.5])
+    cubic = lambda t: t**3 - 3 * t  # noqa: E731
+    guarded = checks.only_among(cubic, xs)
+    assert torch.allclose(newton_step(guarded, xs), xs - (3 * xs**2 - 3) / (6 * xs))
+    leaf = xs.clone().requires_grad_(True)
+    guarded(leaf).sum().backward()  # plain autograd, all the points at once
+    assert torch.allclose(leaf.grad, 3 * xs**2 - 3)
+    assert guarded(xs[2]) == cubic(xs[2])  # one of the points alone
+    points64 = torch.tensor([0.1, 0.7], dtype=torch.float64)
+    assert checks.only_among(torch.sin, points64)(points64.float()).dtype == torch.float32
+
+
+def test_only_among_refuses_any_other_value_under_vmap_too():
+    xs = torch.tensor([2.0, -2.0, 0.5])
+    guarded = checks.only_among(torch.sin, xs)
+    with pytest.raises(ValueError, match="may be evaluated only at the points .* at 2.000999"):
+        guarded(xs + 1e-3)
+    with pytest.raises(ValueError, match="evaluated only at the points"):
+        guarded(torch.tensor([2.0, -2.0, 0.5001]))  # one value off is enough
+    with pytest.raises(ValueError, match="evaluated only at the points"):  # not bool()'s error
+        torch.func.vmap(lambda t: guarded(t + 1e-3))(xs)
+    centred = lambda f, xs, h=1e-3: xs - ((f(xs + h) - f(xs - h)) / (2 * h)) / (  # noqa: E731
+        (f(xs + h) - 2 * f(xs) + f(xs - h)) / h**2)
+    with fails_with("may be evaluated only at the points", "hint: autograd needs"):
+        checks.check_function("a Newton step", lambda xs: centred(checks.only_among(torch.sin, xs),
+                                                                 xs),
+                              lambda xs: newton_step(torch.sin, xs), [xs])
+
+
+def test_the_private_functorch_calls_of_only_among_still_reach_the_batch_under_vmap_and_grad():
+    """only_among reads the points under torch.func's wrappers with two private functions of
+    torch._C._functorch (checked against torch 2.13.0): if an upgrade renames them or changes
+    what they give, this says so."""
+    functorch = torch._C._functorch
+    xs, seen = torch.tensor([0.5, 1.0, 2.0]), []
+
+    def look(t):
+        wrappers = 0
+        while functorch.is_functorch_wrapped_tensor(t):
+            t, wrappers = functorch.get_unwrapped(t), wrappers + 1
+        seen.append((wrappers, t.detach().clone()))
+        return torch.zeros(())
+
+    torch.func.vmap(torch.func.grad(look))(xs)
+    torch.func.vmap(torch.func.grad(torch.func.grad(look)))(xs)
+    assert [n for n, _ in seen] == [2, 3]  # vmap, then a grad each
+    assert all(torch.equal(t, xs) for _, t in seen)  # the whole batch, as plain numbers
+    assert not functorch.is_functorch_wrapped_tensor(xs)
+
+
+def test_the_shared_helpers_travel_by_value_and_run_where_the_grader_cannot_be_imported():
+    """Graded, the judge sends each helper to a kernel that cannot import the grader's modules
+    (tests/test_sandbox.py checks that it cannot): here the calls go to a stand-in for the
+    judge's kernel that pickles them as the judge does, and a fresh Python in which `grader`
+    cannot be imported runs them."""
+    import pickle
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    class KernelWithoutTheGrader:
+        def __init__(self):
+            self.requests = []
+
+        def call(self, helper, args):
+            self.requests.append((helper, args))
+
+    class Cube(torch.autograd.Function):  # defined here, so pickled by value, not by name
+        @staticmethod
+        def forward(x):
+            return x**3
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(*inputs)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (x,) = ctx.saved_tensors
+            return grad_output * 3 * x**2
+
+    x, v = torch.tensor([0.5, -1.25]), torch.tensor([1.0, 10.0])
+    kernel = KernelWithoutTheGrader()
+    with checks.remote_kernel(kernel):
+        checks.value_at(Cube.apply, (x,))
+        checks.gradients_through(Cube.apply, (x,), v)
+        checks.gradient_by_torch_func(Cube.apply, (x,), v, 0)
+    assert [helper.__name__ for helper, _ in kernel.requests] == [
+        "value_at", "gradients_through", "gradient_by_torch_func"]
+    guarded = checks.only_among(lambda t: t**3, x)
+    kernel.requests.append((lambda f, xs: torch.func.vmap(torch.func.grad(f))(xs), (guarded, x)))
+    kernel.requests.append((guarded, (x + 1e-3,)))
+    without_grader = (
+        "import pickle, sys, torch\n"
+        "sys.modules['grader'] = None  # importing grader or grader.checks now fails\n"
+        "try:\n"
+        "    import grader.checks\n"
+        "    sys.exit('grader.checks was imported')\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "answers = []\n"
+        "for helper, args in pickle.loads(sys.stdin.buffer.read()):\n"
+        "    try:\n"
+        "        answers.append(helper(*args))\n"
+        "    except ValueError as error:\n"
+        "        answers.append(str(error))\n"
+        "sys.stdout.buffer.write(pickle.dumps(answers))\n")
+    run = subprocess.run([sys.executable, "-c", without_grader],
+                         input=cloudpickle.dumps(kernel.requests), capture_output=True)
+    assert run.returncode == 0, run.stderr.decode()
+    value, gradients, by_torch_func, newton_slopes, refused = pickle.loads(run.stdout)
+    assert torch.equal(value, x**3)
+    assert len(gradients) == 1 and torch.allclose(gradients[0], v * 3 * x**2)
+    assert torch.allclose(by_torch_func, v * 3 * x**2)
+    assert torch.allclose(newton_slopes, 3 * x**2)
+    assert refused.startswith("the function you were given may be evaluated only at the points")

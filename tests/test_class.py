@@ -3,7 +3,7 @@ hostile case we know of, and every attack on the grader. Each student's score is
 exactly; every attack must score what a blank submission scores.
 
 The class is made here from Lab 1's solution and student notebooks, in a copy of the course, and
-graded once with `grading.grade_class`, in the sandbox, as `make grade` would.
+graded once with `grading.grade.grade_class`, in the sandbox, as `make grade` would.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import course, grading, notebooks
+from grader import course, grading
+from grader.course import notebooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
@@ -232,7 +233,7 @@ def graded(tmp_path_factory):
         shutil.copytree(course.ROOT / name, root / name)
     shutil.copy(course.ROOT / "nbgrader_config.py", root)
     expected = make_class(root)
-    outcomes = grading.grade_class(root, sandbox=SANDBOX, progress=False, timeout=TIMEOUT)
+    outcomes = grading.grade.grade_class(root, sandbox=SANDBOX, progress=False, timeout=TIMEOUT)
     return root, expected, {o.student: o for o in outcomes}
 
 

@@ -18,7 +18,8 @@ import queue
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from grader import course, notebooks
+from grader import course
+from grader.course import notebooks
 from tests.test_sandbox import run
 
 LABS = [lab for lab in course.labs() if lab.is_course_lab]
@@ -156,12 +157,13 @@ def skill_course(root):
 @pytest.mark.root
 @pytest.mark.slow
 def test_graded_only_autograd_scores_and_the_grader_is_not_there_to_import(tmp_path):
-    from grader import grading, sandbox
+    from grader import grading
+    from grader.grading import sandbox
 
     if sandbox.sandbox_problem():
         pytest.fail(sandbox.sandbox_problem(), pytrace=False)
     skill_course(tmp_path)
-    outcomes = grading.grade_class(tmp_path, sandbox=True, progress=False, workers=0)
+    outcomes = grading.grade.grade_class(tmp_path, sandbox=True, progress=False, workers=0)
     assert {o.student: o.score for o in outcomes} == {
         "autograd": 2.0, "finite-differences": 0.0, "reference": 0.0, "checks": 0.0}
 

@@ -16,7 +16,9 @@ import shutil
 import nbformat
 import pytest
 
-from grader import course, grading, notebooks, sandbox
+from grader import course, grading
+from grader.course import notebooks
+from grader.grading import sandbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
@@ -79,7 +81,7 @@ def graded(tmp_path_factory):
         folder = root / "submitted" / student / lab.name
         folder.mkdir(parents=True)
         notebooks.write(nb, folder / lab.student.name)
-    return {o.student: o for o in grading.grade_class(root, sandbox=True, progress=False)}
+    return {o.student: o for o in grading.grade.grade_class(root, sandbox=True, progress=False)}
 
 
 def test_a_gradient_computed_in_float32_loses_the_dtype_point(graded):

@@ -8,7 +8,8 @@ import shutil
 
 import pytest
 
-from grader import course, notebooks
+from grader import course
+from grader.course import notebooks
 from tests.conftest import validation
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import course, grading, notebooks
+from grader import course, grading
+from grader.course import notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def grades(root: Path) -> dict[str, float]:
 
 
 GRADE = [sys.executable, "-c", "import sys; from pathlib import Path; from grader import grading; "
-         "grading.grade_class(Path(sys.argv[1]), sandbox=False, progress=False)"]
+         "grading.grade.grade_class(Path(sys.argv[1]), sandbox=False, progress=False)"]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def killed_and_resumed(tmp_path_factory):
     saved_before = ledger.read_text().splitlines()
     assert 1 <= len(saved_before) < len(STUDENTS), "the kill should land half way"
     started = time.monotonic()
-    outcomes = grading.grade_class(root, sandbox=False, progress=False)
+    outcomes = grading.grade.grade_class(root, sandbox=False, progress=False)
     return root, saved_before, outcomes, time.monotonic() - started
 
 
@@ -82,7 +83,7 @@ def test_grading_again_changes_nothing_and_grades_nothing_again(killed_and_resum
     root, _, _, _ = killed_and_resumed
     before = (root / "grades.csv").read_text()
     lines = (root / "build" / "graded.jsonl").read_text()
-    again = grading.grade_class(root, sandbox=False, progress=False)
+    again = grading.grade.grade_class(root, sandbox=False, progress=False)
     assert (root / "grades.csv").read_text() == before
     assert (root / "build" / "graded.jsonl").read_text() == lines  # nothing was regraded
     assert {o.student: o.score for o in again} == grades(root)
@@ -97,7 +98,7 @@ def test_a_manual_score_survives_a_forced_regrade(killed_and_resumed):
         grade = gb.find_grade("ex1-test", LAB.solution.stem, LAB.name, "bob")
         grade.manual_score = 1.5
         gb.db.commit()
-    grading.grade_class(root, sandbox=False, progress=False, force=True)
+    grading.grade.grade_class(root, sandbox=False, progress=False, force=True)
     with Gradebook(db_url) as gb:
         assert gb.find_grade("ex1-test", LAB.solution.stem, LAB.name, "bob").manual_score == 1.5
         assert gb.find_submission(LAB.name, "bob").score == 1.5
@@ -108,7 +109,7 @@ def test_the_formgraders_api_sees_the_graded_submissions(killed_and_resumed):
     from nbgrader.apps import NbGraderAPI
 
     root, _, _, _ = killed_and_resumed
-    api = NbGraderAPI(config=grading.config(root, sandbox=False))
+    api = NbGraderAPI(config=grading.configuration.config(root, sandbox=False))
     submissions = {s["student"]: s for s in api.get_submissions(LAB.name)}
     assert set(submissions) == set(STUDENTS)
     assert all(s["autograded"] for s in submissions.values())
@@ -127,7 +128,7 @@ def test_the_plot_a_slider_draws_is_kept_in_its_cell(killed_and_resumed):
 
 def test_feedback_is_written_for_every_student_with_the_failing_checks(killed_and_resumed):
     root, _, _, _ = killed_and_resumed
-    paths = grading.feedback(root)
+    paths = grading.gradebook.feedback(root)
     assert {p.parts[-3] for p in paths} == set(STUDENTS)
     html = (root / "feedback" / "dee" / LAB.name / f"{LAB.student.stem}.html").read_text()
     assert "is not written yet" in html
@@ -144,7 +145,7 @@ def test_collect_fills_submitted_from_an_lms_zip_and_ignores_hostile_names(tmp_p
         archive.write(LAB.student, f"fay__{LAB.name}__{LAB.student.name}")
         archive.write(LAB.student, f"..__{LAB.name}__{LAB.student.name}")
         archive.writestr("readme.txt", "not a submission")
-    lines = grading.collect(download, root)
+    lines = grading.submissions.collect(download, root)
     assert f"{LAB.name}: 2 submissions in submitted/" in lines
     got = notebooks.read(root / "submitted" / "eve" / LAB.name / LAB.student.name)
     assert got.cells == notebooks.read(LAB.solution).cells

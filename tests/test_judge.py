@@ -10,7 +10,8 @@ from queue import Empty
 import pytest
 import torch
 
-from grader import judge, kernel_side
+from grader import kernel_side
+from grader.grading import judge
 
 
 def reply_with(text) -> dict:

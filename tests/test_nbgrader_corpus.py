@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import course, grading, notebooks, sandbox
+from grader import course, grading
+from grader.course import notebooks
+from grader.grading import sandbox
 
 FILES = Path(__file__).parent / "nbgrader_files"
 
@@ -43,8 +45,8 @@ def make_course(root: Path, sources: dict[str, str], submissions: dict[str, dict
             shutil.copy(released if source == "release" else FILES / source, folder / name)
 
 
-def outcomes(root: Path) -> list[grading.Outcome]:
-    return grading.grade_class(root, sandbox=True, progress=False, workers=0)
+def outcomes(root: Path) -> list[grading.outcomes.Outcome]:
+    return grading.grade.grade_class(root, sandbox=True, progress=False, workers=0)
 
 
 def scores(root: Path) -> dict[str, tuple[float, float]]:
@@ -182,7 +184,8 @@ def test_nbgraders_cell_timeout_is_the_judges(tmp_path, setting, cli, expected):
     shutil.copy(course.ROOT / "nbgrader_config.py", tmp_path)
     with (tmp_path / "nbgrader_config.py").open("a") as file:
         file.write(f"\n{setting}\n")
-    assert grading.config(tmp_path, sandbox=True, timeout=cli).JudgedExecute.timeout == expected
+    cfg = grading.configuration.config(tmp_path, sandbox=True, timeout=cli)
+    assert cfg.JudgedExecute.timeout == expected
 
 
 def load_first_grading():
@@ -265,8 +268,8 @@ def test_a_courses_first_gradebook_knows_every_lab_and_no_student(tmp_path):
     shutil.copy(course.ROOT / "nbgrader_config.py", tmp_path)
     for kind in ("solutions", "notebooks"):
         shutil.copytree(course.ROOT / kind / "01_derivatives", tmp_path / kind / "01_derivatives")
-    grading.ensure_gradebook(tmp_path)
-    with Gradebook(grading.db_url(tmp_path)) as gb:
+    grading.gradebook.ensure_gradebook(tmp_path)
+    with Gradebook(grading.configuration.db_url(tmp_path)) as gb:
         assert [n.name for n in gb.find_assignment("01_derivatives").notebooks] == ["derivatives"]
         assert gb.students == []
 
@@ -298,7 +301,7 @@ def test_an_assignment_of_our_own_scores_as_stock_nbgrader_scores_it(tmp_path):
     ours.mkdir()
     shutil.copy(course.ROOT / "nbgrader_config.py", ours)
     shutil.copytree(HW1, ours / "solutions" / "hw1")
-    grading.release(ours)
+    grading.gradebook.release(ours)
     for student, folder in (("solution", HW1), ("blank", ours / "notebooks" / "hw1"),
                             ("partial", HW1)):
         shutil.copytree(folder, ours / "submitted" / student / "hw1")

@@ -6,7 +6,7 @@ import sys
 
 import nbformat
 
-from grader import notebooks
+from grader.course import notebooks
 
 
 def ran_here() -> nbformat.NotebookNode:

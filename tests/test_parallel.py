@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import course, grading, notebooks, parallel, sandbox
+from grader import course, grading
+from grader.course import notebooks
+from grader.grading import parallel, sandbox
 
 LAB = course.labs()[0]  # 01_derivatives, 7 points
 
@@ -39,7 +41,7 @@ def grades(root: Path) -> dict[tuple[str, str], float]:
     """Every grade cell's score in the gradebook."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(grading.db_url(root)) as gb:
+    with Gradebook(grading.configuration.db_url(root)) as gb:
         return {(student.id, grade.name): grade.score
                 for student in gb.students
                 for grade in gb.find_submission_notebook(
@@ -58,10 +60,10 @@ def test_a_dask_cluster_grades_as_this_process_does(tmp_path):
     inline, on_dask = tmp_path / "inline", tmp_path / "dask"
     for root in (inline, on_dask):
         make_class(root)
-    here = grading.grade_class(inline, progress=False, workers=0)
+    here = grading.grade.grade_class(inline, progress=False, workers=0)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0") as cluster:
-        there = grading.grade_class(on_dask, progress=False,
+        there = grading.grade.grade_class(on_dask, progress=False,
                                     scheduler=cluster.scheduler_address)
     assert [(o.student, o.score, o.status) for o in here] == \
         [(o.student, o.score, o.status) for o in there]
@@ -77,13 +79,13 @@ def test_a_task_that_fails_in_its_worker_comes_back_as_not_graded():
     def broken(course, task, *args):
         raise RuntimeError("disk full")
 
-    graded = parallel._safely(broken, parallel.Course({}), task, True, None)
+    graded = parallel._graded_or_fault(broken, parallel.CourseFiles({}), task, True, None)
     assert (graded.ok, graded.error) == (False, "RuntimeError: disk full")
 
 
 def zygote(env_extra: dict[str, str]) -> subprocess.Popen:
     env = dict(os.environ, **env_extra)
-    return subprocess.Popen([sys.executable, "-I", "-m", "grader.warm"], cwd="/", env=env,
+    return subprocess.Popen([sys.executable, "-I", "-m", "grader.grading.warm"], cwd="/", env=env,
                             text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
 

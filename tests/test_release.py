@@ -4,7 +4,8 @@ import shutil
 
 import pytest
 
-from grader import course, grading, notebooks
+from grader import course, grading
+from grader.course import notebooks
 from tests.conftest import LABS
 
 
@@ -49,18 +50,18 @@ def test_a_release_records_the_cells_so_the_first_grading_makes_none(tmp_path):
     shutil.copy(course.ROOT / "nbgrader_config.py", tmp_path)
     shutil.copytree(course.ROOT / "solutions" / "01_derivatives",
                     tmp_path / "solutions" / "01_derivatives")
-    grading.release(tmp_path)
+    grading.gradebook.release(tmp_path)
     assert (tmp_path / "notebooks" / "01_derivatives" / "derivatives.ipynb").is_file()
     cells = tmp_path / "build" / "cells.db"
     made = cells.stat().st_mtime_ns
-    grading.course_bundle(tmp_path)  # what grading needs: already there
+    grading.gradebook.course_bundle(tmp_path)  # what grading needs: already there
     assert cells.stat().st_mtime_ns == made
-    with Gradebook(grading.db_url(tmp_path)) as gb:
+    with Gradebook(grading.configuration.db_url(tmp_path)) as gb:
         assert [n.name for n in gb.find_assignment("01_derivatives").notebooks] == \
             ["derivatives"]
         gb.add_student("ada")
-    grading.release(tmp_path)
-    with Gradebook(grading.db_url(tmp_path)) as gb:
+    grading.gradebook.release(tmp_path)
+    with Gradebook(grading.configuration.db_url(tmp_path)) as gb:
         assert [s.id for s in gb.students] == ["ada"]
         assert gb.find_assignment("01_derivatives").notebooks
     assert not (tmp_path / "build" / "release").exists()

@@ -1,10 +1,10 @@
-"""The release step of our own (grader/release.py), on small synthetic notebooks."""
+"""The release step of our own (grader/course/release.py), on small synthetic notebooks."""
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader import course
-from grader.release import CI_ONLY, DropCIOnlyCells
+from grader.course.release import CI_ONLY, DropCIOnlyCells
 
 
 def notebook():

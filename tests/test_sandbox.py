@@ -1,7 +1,8 @@
 """The sandbox, proved from inside: each test runs code in a sandboxed kernel and looks at what
 it could do. Most share one kernel on a fake course made in tmp_path; one uses the real course.
 Every test runs twice: with a cold kernel (started by bwrap) and with a warm one (forked from
-grader/warm.py's zygote into a sandbox of its own), which must be held in exactly as tightly.
+grader/grading/warm.py's zygote into a sandbox of its own), which must be held in exactly as
+tightly.
 
 bubblewrap is installed by `make env`, so a machine without it fails here: it does not skip.
 """
@@ -20,8 +21,8 @@ import pytest
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
-from grader import sandbox
 from grader.course import ROOT
+from grader.grading import sandbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 

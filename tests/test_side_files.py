@@ -1,6 +1,6 @@
 """Files a student's code writes while graded: brought beside the graded notebook as stock
 nbgrader leaves them, and nothing else (autograde.SideFiles, parallel._side_files,
-grading._write_side_files). Everything in the kernel's folder is the student's to shape."""
+grading.gradebook.write_side_files). Everything in the kernel's folder is the student's to shape."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from grader import autograde, grading, parallel
+from grader import grading
+from grader.grading import autograde, parallel
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ def test_a_workers_graded_folder_sends_back_only_what_the_student_wrote(tmp_path
 def test_the_client_writes_a_side_file_only_under_a_plain_name(tmp_path, name):
     target = tmp_path / "student" / "lab"
     target.mkdir(parents=True)
-    grading._write_side_files(target, {name: b"x", "fine/ok.txt": b"y"})
+    grading.gradebook.write_side_files(target, {name: b"x", "fine/ok.txt": b"y"})
     assert (target / "fine" / "ok.txt").read_bytes() == b"y"
     written = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
     assert written == {os.path.join("student", "lab", "fine", "ok.txt")}

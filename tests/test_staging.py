@@ -12,7 +12,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import course, grading, notebooks, sandbox
+from grader import course, grading
+from grader.course import notebooks
+from grader.grading import sandbox
 
 LAB = course.labs()[0]
 BLANK = nbformat.writes(notebooks.read(LAB.student))
@@ -47,7 +49,7 @@ FUZZ: dict[str, str | bytes] = {
     "cells-not-a-list": json.dumps({**solution_json(), "cells": "none"}),
     "cell-not-an-object": json.dumps({**solution_json(), "cells": [1, "two", None]}),
     "metadata-a-string": json.dumps({**solution_json(), "metadata": "meta"}),
-    "huge": b'{"cells": [], "x": "' + b"a" * (grading.MAX_NOTEBOOK_BYTES + 10) + b'"}',
+    "huge": b'{"cells": [], "x": "' + b"a" * (grading.submissions.MAX_NOTEBOOK_BYTES + 10) + b'"}',
 }
 
 def without_cells(*grade_ids: str) -> str:
@@ -90,18 +92,19 @@ def submit(root: Path, student: str, content: str | bytes) -> Path:
 
 @pytest.mark.parametrize("name", sorted(FUZZ))
 def test_a_file_that_is_no_notebook_is_staged_as_the_blank_lab(tmp_path, name):
-    staged = grading.stage_safely(submit(tmp_path, name, FUZZ[name]), LAB)
-    assert nbformat.writes(staged.notebook) == BLANK
+    staged = grading.submissions.stage_safely(submit(tmp_path, name, FUZZ[name]), LAB)
+    assert nbformat.writes(staged.nb) == BLANK
     assert staged.problems and staged.problems[-1].endswith("graded as blank"), staged.problems
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED_BUT_GRADABLE))
 def test_malformed_cell_metadata_is_dropped_and_the_answers_kept(tmp_path, name):
-    staged = grading.stage_safely(submit(tmp_path, name, MALFORMED_BUT_GRADABLE[name]), LAB)
+    folder = submit(tmp_path, name, MALFORMED_BUT_GRADABLE[name])
+    staged = grading.submissions.stage_safely(folder, LAB)
     assert staged.problems == []
-    answers = [c.source for c in staged.notebook.cells if "YOUR CODE" not in c.source]
+    answers = [c.source for c in staged.nb.cells if "YOUR CODE" not in c.source]
     assert any("backward()" in a for a in answers)
-    for cell in staged.notebook.cells:
+    for cell in staged.nb.cells:
         assert isinstance(cell.metadata.get("nbgrader", {}), dict)
         assert all(isinstance(t, str) for t in cell.metadata.get("tags", []))
 
@@ -110,8 +113,8 @@ def test_a_link_to_the_solution_is_not_followed(tmp_path):
     folder = tmp_path / "submitted" / "linker" / LAB.name
     folder.mkdir(parents=True)
     (folder / LAB.student.name).symlink_to(LAB.solution)
-    staged = grading.stage_safely(folder, LAB)
-    assert nbformat.writes(staged.notebook) == BLANK
+    staged = grading.submissions.stage_safely(folder, LAB)
+    assert nbformat.writes(staged.nb) == BLANK
     assert staged.problems[0] == f"links ignored: {LAB.student.name}"
 
 
@@ -122,7 +125,7 @@ def test_a_lab_folder_or_student_folder_that_is_a_link_is_not_graded(tmp_path):
     (tmp_path / "submitted" / "mirror").symlink_to(tmp_path / "submitted" / "classmate", True)
     for kind in ("solutions", "notebooks"):
         shutil.copytree(course.ROOT / kind / LAB.name, tmp_path / kind / LAB.name)
-    found, skipped = grading.submissions(tmp_path)
+    found, skipped = grading.submissions.submissions(tmp_path)
     assert [(s, lab.name) for s, lab, _ in found] == [("classmate", LAB.name)]
     assert f"copycat/{LAB.name}: a link, ignored" in skipped
     assert "mirror: a link, not a folder of submissions: ignored" in skipped
@@ -133,8 +136,8 @@ def test_a_file_that_cannot_be_read_at_all_is_staged_as_blank(tmp_path):
     path = folder / LAB.student.name
     path.unlink()
     os.mkfifo(path)  # a pipe: reading would block forever; it is not a file
-    staged = grading.stage_safely(folder, LAB)
-    assert nbformat.writes(staged.notebook) == BLANK
+    staged = grading.submissions.stage_safely(folder, LAB)
+    assert nbformat.writes(staged.nb) == BLANK
     assert staged.problems == [f"not files, ignored: {LAB.student.name}",
                                "no notebook submitted: graded as blank"]
 
@@ -154,7 +157,7 @@ def test_a_fuzzed_class_is_graded_to_the_end(tmp_path):
     submit(tmp_path, "right", nbformat.writes(notebooks.read(LAB.solution)))
     # the answer and the test of ex1 deleted: ex1 scores nothing, the rest counts
     submit(tmp_path, "ex1-answer-and-test-deleted", without_cells("ex1-answer", "ex1-test"))
-    outcomes = {o.student: o for o in grading.grade_class(tmp_path, progress=False)}
+    outcomes = {o.student: o for o in grading.grade.grade_class(tmp_path, progress=False)}
     assert not [o for o in outcomes.values() if o.is_fault]
     assert {s: o.score for s, o in outcomes.items()} == {
         **dict.fromkeys(FUZZ, 0.0), **dict.fromkeys(MALFORMED_BUT_GRADABLE, 7.0), "right": 7.0,

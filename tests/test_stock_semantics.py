@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from grader import judge, kernel_side
+from grader import kernel_side
+from grader.grading import judge
 
 
 class InProcessKernel(judge.RemoteKernel):

@@ -4,7 +4,7 @@ the known errors of the material the course grew from (../shared/seeds/README.md
 import ast
 import re
 
-from grader import notebooks
+from grader.course import notebooks
 from tests.conftest import LABS
 
 BARE_NAME = re.compile(r"^\\?[A-Za-z]\w*('|_\{?\w+\}?)?$")
@@ -217,7 +217,7 @@ def test_grade_cells_take_only_answers_from_the_student(lab):
     its own, a builtin, a trusted module, or something an answer cell defines."""
     import builtins
 
-    from grader.judge import TRUSTED_NAMES
+    from grader.grading.judge import TRUSTED_NAMES
 
     answers_defined = set().union(*(free_names("") | {
         n.name for n in ast.parse(c.source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))

@@ -17,7 +17,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import cli, course, grading, notebooks, parallel, sandbox, warm
+from grader import cli, course, grading
+from grader.course import notebooks
+from grader.grading import parallel, sandbox, warm
 
 LAB = course.labs()[0]  # 01_derivatives, 7 points: ex1 2, ex2 2, ex3 1 + 2
 FULL = 7.0
@@ -110,9 +112,11 @@ GRADE_AGAIN_AND_AGAIN = """
 import json, os, sys
 from pathlib import Path
 import nbformat
-from grader import grading, notebooks, parallel, warm
+from grader import grading
+from grader.course import notebooks
+from grader.grading import parallel, warm
 root, lab, student, times = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-bundle = grading.course_bundle(root)
+bundle = grading.gradebook.course_bundle(root)
 source = nbformat.writes(notebooks.read(root / "solutions" / lab / student))
 task = parallel.Task("s", lab, student, source)
 
@@ -182,7 +186,7 @@ def deaths(tmp_path_factory):
         "dies-at-alternate-cells": dies_at_alternate_cells(markers / "runs"),
         "right": notebooks.read(LAB.solution),
     })
-    outcomes = grading.grade_class(root, sandbox=False, progress=False, workers=0)
+    outcomes = grading.grade.grade_class(root, sandbox=False, progress=False, workers=0)
     return root, {o.student: o for o in outcomes}
 
 
@@ -243,8 +247,8 @@ def test_a_grader_fault_is_no_score_exits_non_zero_and_is_graded_next_run(tmp_pa
         return real(bundle, task, *args)
 
     monkeypatch.setattr(parallel, "grade_task", faulty)
-    first = {o.student: o for o in grading.grade_class(tmp_path, sandbox=False, progress=False,
-                                                       workers=0)}
+    first = {o.student: o for o in grading.grade.grade_class(tmp_path, sandbox=False,
+                                                             progress=False, workers=0)}
     assert (first["lucky"].score, first["lucky"].status) == (FULL, "ok")
     unlucky = first["unlucky"]
     assert unlucky.is_fault and unlucky.status.startswith(
@@ -252,26 +256,26 @@ def test_a_grader_fault_is_no_score_exits_non_zero_and_is_graded_next_run(tmp_pa
     log = tmp_path / "build" / "grader-errors" / f"unlucky__{LAB.name}.log"
     assert "Traceback" in log.read_text() and "faulty" in log.read_text()
     assert cli.exit_status(first.values()) == cli.GRADER_ERROR
-    report = grading.report(list(first.values()), tmp_path)
+    report = grading.report.report(list(first.values()), tmp_path)
     assert "NOT GRADED: the grader failed on 1 submission(s)" in report
     assert "unlucky" not in (tmp_path / "grades.csv").read_text()  # no score, not even 0
     assert "unlucky" not in (tmp_path / "build" / "graded.jsonl").read_text()
 
     monkeypatch.setattr(parallel, "grade_task", real)  # the next run, without --force
-    second = {o.student: o for o in grading.grade_class(tmp_path, sandbox=False,
+    second = {o.student: o for o in grading.grade.grade_class(tmp_path, sandbox=False,
                                                         progress=False, workers=0)}
     assert (second["unlucky"].score, second["unlucky"].status) == (FULL, "ok")
     assert cli.exit_status(second.values()) == 0
 
 
 def test_an_old_ledger_line_of_a_failure_is_graded_again(tmp_path):
-    ledger = grading.Ledger(tmp_path / "graded.jsonl")
-    staged = grading.Staged("ada", LAB, notebooks.read(LAB.student), [])
-    ledger.record(grading.Outcome("ada", LAB.name, 0.0, FULL, "not graded: ValueError: x",
+    ledger = grading.outcomes.Ledger(tmp_path / "graded.jsonl")
+    staged = grading.submissions.Staged("ada", LAB, notebooks.read(LAB.student), [])
+    ledger.record(grading.outcomes.Outcome("ada", LAB.name, 0.0, FULL, "not graded: ValueError: x",
                                   staged.digest))
-    assert not grading.Ledger(tmp_path / "graded.jsonl").is_done(staged)
-    ledger.record(grading.Outcome("ada", LAB.name, 0.0, FULL, "ok", staged.digest))
-    assert grading.Ledger(tmp_path / "graded.jsonl").is_done(staged)
+    assert not grading.outcomes.Ledger(tmp_path / "graded.jsonl").is_done(staged)
+    ledger.record(grading.outcomes.Outcome("ada", LAB.name, 0.0, FULL, "ok", staged.digest))
+    assert grading.outcomes.Ledger(tmp_path / "graded.jsonl").is_done(staged)
 
 
 # No shared fate ----------------------------------------------------------------------------------
@@ -338,7 +342,8 @@ def test_a_submission_that_takes_every_thread_it_can_costs_its_classmates_nothin
     submissions = {"a-hog": solution_with_cell_after("imports", HOG)}
     submissions.update({f"right-{i}": notebooks.read(LAB.solution) for i in range(4)})
     make_course(tmp_path, submissions)
-    outcomes = {o.student: o for o in grading.grade_class(tmp_path, progress=False, workers=2)}
+    outcomes = {o.student: o
+                for o in grading.grade.grade_class(tmp_path, progress=False, workers=2)}
     assert {s: (o.score, o.status) for s, o in outcomes.items()} == {
         s: (FULL, "ok") for s in submissions}
 
@@ -365,7 +370,7 @@ def test_a_busy_machine_gives_the_same_scores_and_statuses(tmp_path):
                 folder.mkdir(parents=True)
                 shutil.copy(source, folder / lab.student.name)
         return {(o.student, o.lab): (o.score, o.status)
-                for o in grading.grade_class(root, progress=False, workers=2)}
+                for o in grading.grade.grade_class(root, progress=False, workers=2)}
 
     quiet = graded(tmp_path / "quiet")
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -384,7 +389,7 @@ def test_a_busy_machine_gives_the_same_scores_and_statuses(tmp_path):
 
 @pytest.mark.parametrize("kind", ["file", "fifo", "link", "missing"])
 def test_the_kernel_log_is_read_safely_whatever_the_student_left_there(tmp_path, kind):
-    from grader import autograde
+    from grader.grading import autograde
 
     class Manager:
         scratch = tmp_path

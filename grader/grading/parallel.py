@@ -9,7 +9,8 @@ notebook that comes back, one at a time, so the gradebook (SQLite or PostgreSQL)
 writers.
 
 The course a worker needs (nbgrader_config.py, the released labs, the cells-only gradebook) is
-a `Course` bundle sent to each worker once (Dask's scatter) and unpacked there once per process.
+a `CourseFiles` bundle sent to each worker once (Dask's scatter) and unpacked there once per
+process.
 
     local:   a dask.distributed LocalCluster of `workers` processes on 127.0.0.1 (the default)
     cluster: `scheduler="tcp://host:8786"`, a running Dask scheduler whose workers have this
@@ -36,7 +37,7 @@ class Task:
     """One submission to grade, carried whole."""
 
     student: str
-    lab: str
+    lab: str  # the lab's (assignment's) name, like 01_derivatives
     notebook: str  # its file name, like derivatives.ipynb
     source: str  # the staged notebook's JSON
     timestamp: str | None = None
@@ -47,8 +48,8 @@ class Graded:
     """What a worker sends back."""
 
     student: str
-    lab: str
-    notebook: str
+    lab: str  # the lab's name
+    notebook: str  # its file name
     ok: bool
     graded: str = ""  # the autograded notebook's JSON
     error: str = ""  # why it was not graded, in one line
@@ -57,7 +58,7 @@ class Graded:
 
 
 @dataclass(frozen=True)
-class Course:
+class CourseFiles:
     """What a worker needs of the course, as files: {relative path: bytes}."""
 
     files: dict[str, bytes]
@@ -79,39 +80,39 @@ class Course:
 _unpacked: dict[str, Path] = {}
 
 
-def _template(course: Course) -> Path:
+def _unpacked_once(files: CourseFiles) -> Path:
     """The course unpacked once in this worker process, and removed when it ends."""
-    digest = course.digest
+    digest = files.digest
     if digest not in _unpacked or not _unpacked[digest].is_dir():
         if not _unpacked:
-            atexit.register(_remove_templates)
-        _unpacked[digest] = course.unpack(Path(tempfile.mkdtemp(prefix=f"course-{digest}-")))
+            atexit.register(_remove_unpacked)
+        _unpacked[digest] = files.unpack(Path(tempfile.mkdtemp(prefix=f"course-{digest}-")))
     return _unpacked[digest]
 
 
-def _remove_templates() -> None:
+def _remove_unpacked() -> None:
     """Every `make grade` left one unpacked course per worker in /tmp (393 were found)."""
     for place in _unpacked.values():
         shutil.rmtree(place, ignore_errors=True)
 
 
-def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -> Graded:
+def grade_task(files: CourseFiles, task: Task, sandbox: bool, timeout: int | None) -> Graded:
     """Grade one submission with nbgrader's autograde in a private copy of the course."""
     from nbgrader.apps import NbGraderAPI
 
-    from grader import grading
     from grader.course import nbgrader_in_process
+    from grader.grading.configuration import config
 
     root = Path(tempfile.mkdtemp(prefix="task-"))
     try:
-        shutil.copytree(_template(course), root, dirs_exist_ok=True)
+        shutil.copytree(_unpacked_once(files), root, dirs_exist_ok=True)
         (root / "solutions" / task.lab).mkdir(parents=True, exist_ok=True)
         folder = root / "submitted" / task.student / task.lab
         folder.mkdir(parents=True)
         (folder / task.notebook).write_text(task.source, encoding="utf-8")
         if task.timestamp:
             (folder / "timestamp.txt").write_text(task.timestamp)
-        cfg = grading.config(root, sandbox, timeout)
+        cfg = config(root, sandbox, timeout)
         cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"  # never the real one
         api = NbGraderAPI(config=cfg)
         for _attempt in range(2):  # once more if it failed: a kernel can fail to start under load
@@ -134,7 +135,7 @@ def grade_task(course: Course, task: Task, sandbox: bool, timeout: int | None) -
 def _side_files(graded: Path, released: Path) -> dict[str, bytes]:
     """The files beside the graded notebook that the student's code wrote (autograde.SideFiles
     brought them there): neither a notebook, nor the timestamp, nor a released file."""
-    from grader.autograde import MAX_SIDE_BYTES
+    from grader.grading.autograde import MAX_SIDE_BYTES
 
     files, size = {}, 0
     for path in sorted(graded.rglob("*")):
@@ -190,18 +191,18 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator:
         yield client
 
 
-def run(course: Course, tasks: list[Task], *, sandbox: bool, timeout: int | None,
+def run(files: CourseFiles, tasks: list[Task], *, sandbox: bool, timeout: int | None,
         workers: int | None = None, scheduler: str | None = None) -> Iterable[Graded]:
     """Each task's result, as soon as it is ready (in no particular order)."""
     if workers == 0 and not scheduler:
         for task in tasks:
-            yield _safely(grade_task, course, task, sandbox, timeout)
+            yield _graded_or_fault(grade_task, files, task, sandbox, timeout)
         return
     from distributed import as_completed
 
     with dask_client(workers, scheduler) as client:
-        shared = client.scatter(course, broadcast=True)
-        futures = {client.submit(_safely, grade_task, shared, task, sandbox, timeout,
+        shared = client.scatter(files, broadcast=True)
+        futures = {client.submit(_graded_or_fault, grade_task, shared, task, sandbox, timeout,
                                  pure=False, key=f"grade-{task.student}-{task.lab}-{i}"): task
                    for i, task in enumerate(tasks)}
         for future in as_completed(futures):
@@ -215,10 +216,11 @@ def run(course: Course, tasks: list[Task], *, sandbox: bool, timeout: int | None
                              log=_cap("".join(traceback.format_exception(error))))
 
 
-def _safely(grade: Callable[..., Graded], course: Course, task: Task, *args) -> Graded:
+def _graded_or_fault(grade: Callable[..., Graded], files: CourseFiles, task: Task,
+                     *args) -> Graded:
     """A task always comes back as a Graded, whatever went wrong in the worker."""
     try:
-        return grade(course, task, *args)
+        return grade(files, task, *args)
     except Exception as error:
         return Graded(task.student, task.lab, task.notebook, False,
                       error=f"{type(error).__name__}: {str(error)[:200]}",

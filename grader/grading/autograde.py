@@ -2,7 +2,7 @@
 
 `JudgedExecute` takes the place of nbgrader's `Execute` (see nbgrader_config.py). It runs the
 student's cells in a kernel of their own, in the sandbox, and hands every grade cell to the judge
-(grader/judge.py), which runs the trusted test outside that kernel. Whatever happens in the
+(grader/grading/judge.py), which runs the trusted test outside that kernel. Whatever happens in the
 kernel (a time-out, a crash, a flood of output), every grade cell ends with a verdict: nbgrader
 gives full marks to a grade cell without an error output, so a cell never run must say so.
 
@@ -33,8 +33,8 @@ from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, Unicode
 
-from grader import judge
-from grader.judge import GraderFault
+from grader.grading import judge, upstream
+from grader.grading.judge import GraderFault
 
 MAX_OUTPUT_CHARS = 100_000  # per cell: a runaway print loop is cut here, in the grader's memory
 MAX_NOTEBOOK_OUTPUT_CHARS = 5_000_000  # all outputs of a graded notebook, whatever made them
@@ -45,14 +45,13 @@ MAX_SIDE_FILES, MAX_SIDE_BYTES, MAX_SIDE_ENTRIES = 100, 20_000_000, 10_000
 JUDGE_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
 
 
-class JudgingClient(NotebookClient):
+class JudgingClient(upstream.NoticesTimeouts, upstream.SeesDisplayUpdates, NotebookClient):
     """nbclient's executor, except that grade cells go to the judge."""
 
     remote = None
     dead = ""
     died_at = None  # the id of the cell during which the kernel died by itself, if it did
     death = ""  # what the grader knows of that death: for its log, never for the student
-    timed_out = False
     warmed = False
     deadline = math.inf  # time.monotonic() by which the whole notebook must be done
     beside = Path(".")  # the folder of the assignment's files, the tests' working directory
@@ -76,7 +75,7 @@ class JudgingClient(NotebookClient):
         if not self.dead and time.monotonic() >= self.deadline:
             self.dead = f"the notebook used up its time budget ({self.budget:g} s)"
             await self.km.shutdown_kernel(now=True)
-        if _is_test(cell):  # the instructor's test; an answer cell (even a graded one) is code
+        if is_test(cell):  # the instructor's test; an answer cell (even a graded one) is code
             # of the student's, and runs only in the student's kernel, below.
             # Not asyncio.to_thread: it would copy this context, and with it jupyter_core's
             # record of this thread's running loop, into the worker.
@@ -161,10 +160,6 @@ class JudgingClient(NotebookClient):
         if self.side_files is not None:  # files a call wrote, for the test's next line
             self.remote.after_call = lambda: self.side_files.bring(self.scratch)
 
-    async def _async_handle_timeout(self, timeout, cell=None):
-        self.timed_out = True
-        return await super()._async_handle_timeout(timeout, cell)
-
     async def _responsive(self, seconds: float = 10) -> bool:
         """Whether the kernel answers again after an interrupt (some code ignores it)."""
         msg_id = self.kc.kernel_info()
@@ -200,13 +195,12 @@ class JudgingClient(NotebookClient):
 
     def _kill(self):
         """End the kernel from the judge's thread (its process, whatever it is doing)."""
-        self.km.provisioner.process.kill()
+        upstream.kill_now(self.km)
 
-    def _update_display_id(self, display_id, msg):
+    def on_display_update(self, msg: dict, places: int) -> None:
         """An update shows its data in every output that has its display id: it counts once
         for each against the cell's cap (40 outputs sharing an id and one 5 MB update once
         made a 200 MB graded notebook)."""
-        places = sum(len(indices) for indices in self._display_id_map.get(display_id, {}).values())
         data = msg.get("content", {}).get("data", {})
         self._chars = getattr(self, "_chars", 0) + \
             sum(len(str(v)) for v in data.values()) * max(places, 1)
@@ -214,7 +208,6 @@ class JudgingClient(NotebookClient):
             msg["content"]["data"] = {
                 "text/plain": f"[output cut: more than {MAX_OUTPUT_CHARS} characters]"}
             msg["content"]["metadata"] = {}
-        super()._update_display_id(display_id, msg)
 
     def output(self, outs, msg, display_id, cell_index):
         """Keep a cell's output only up to MAX_OUTPUT_CHARS, then one line saying so. An error
@@ -406,7 +399,7 @@ class JudgedExecute(NbGraderPreprocessor):
                               "judged tests together: past it the kernel is ended, and what ran "
                               "is graded").tag(config=True)
     warm = Bool(True, help="Fork each sandboxed kernel from a process that has imported torch "
-                "already (grader/warm.py) instead of starting it cold: the same sandbox, "
+                "already (grader/grading/warm.py) instead of starting it cold: the same sandbox, "
                 "without three seconds of imports per submission").tag(config=True)
 
     def preprocess(self, nb, resources):
@@ -474,7 +467,7 @@ class JudgedExecute(NbGraderPreprocessor):
                 if self.side_files is not None:
                     self.side_files.bring(Path(scratch))
             for index, cell in enumerate(nb.cells):  # test cells after a death were not reached
-                if _is_test(cell) and index not in client.judged:
+                if is_test(cell) and index not in client.judged:
                     cell.outputs = [
                         _error("KernelGone", f"not run: {client.dead or 'the kernel stopped'}")]
         return client
@@ -501,7 +494,7 @@ class JudgedExecute(NbGraderPreprocessor):
 
         if not self.sandbox:
             return AsyncKernelManager(kernel_name="python3")
-        from grader import sandbox
+        from grader.grading import sandbox
 
         problem = sandbox.sandbox_problem()
         if problem:
@@ -513,9 +506,9 @@ class JudgedExecute(NbGraderPreprocessor):
 
 
 def _released(resources, course_root: str):
-    info = resources["nbgrader"]
-    return nbformat.read(Path(course_root or ".") / "notebooks" / info["assignment"] /
-                         f"{info['notebook']}.ipynb", as_version=4)
+    assignment, notebook = upstream.assignment_and_notebook(resources)
+    return nbformat.read(Path(course_root or ".") / "notebooks" / assignment /
+                         f"{notebook}.ipynb", as_version=4)
 
 
 class DropForeignMetadata(NbGraderPreprocessor):
@@ -591,10 +584,10 @@ class RestoreTestCells(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         released = _released(resources, self.course_root)
-        tests = {_grade_id(c): c for c in nb.cells if _is_test(c)}
-        cells = [c for c in nb.cells if not _is_test(c)]
+        tests = {_grade_id(c): c for c in nb.cells if is_test(c)}
+        cells = [c for c in nb.cells if not is_test(c)]
         for index, original in enumerate(released.cells):
-            if not _is_test(original) or _grade_id(original) not in tests:
+            if not is_test(original) or _grade_id(original) not in tests:
                 continue
             anchors = set().union(*(_keys(c) for c in released.cells[:index]))
             where = max((i for i, c in enumerate(cells) if _keys(c) & anchors), default=-1)
@@ -614,5 +607,6 @@ def _grade_id(cell):
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
-def _is_test(cell) -> bool:
+def is_test(cell) -> bool:
+    """An instructor's test: a grade cell that is not also an answer (the judge runs it)."""
     return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)

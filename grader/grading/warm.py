@@ -5,7 +5,7 @@ student's first cell runs, and the cells themselves take a fraction of that. So 
 *zygote*, imports all that once, and every kernel is a fork of it: a copy of an interpreter that
 has imported everything and run nothing.
 
-Each kernel still gets the whole sandbox of grader/sandbox.py, fresh. The grader starts a
+Each kernel still gets the whole sandbox of grader/grading/sandbox.py, fresh. The grader starts a
 *holder* in bubblewrap exactly as for a cold kernel (its own mount, pid, network, ipc and uts
 namespaces; the same mounts), except that the holder only sleeps. The zygote forks a child that
 joins the holder's namespaces (setns, then chroot into the holder's root, as `nsenter` does),
@@ -49,11 +49,10 @@ from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
 
+from grader.grading import upstream
+
 NAMESPACES = ("ipc", "uts", "net", "cgroup", "pid", "mnt")  # mnt last: it changes what /proc is
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
-RLIMITS = {"memory": resource.RLIMIT_AS, "cpu_seconds": resource.RLIMIT_CPU,
-           "file_size": resource.RLIMIT_FSIZE, "processes": resource.RLIMIT_NPROC,
-           "open_files": resource.RLIMIT_NOFILE}
 
 
 # The zygote's side -------------------------------------------------------------------------
@@ -166,9 +165,8 @@ def _become_kernel(request: dict) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         os.setsid()
         os.chdir(request["cwd"])
-        for name, value in request["limits"].items():
-            if name in RLIMITS:
-                resource.setrlimit(RLIMITS[name], (value, value))
+        for name, value in request["limits"].items():  # sandbox.limit_values: AS, CPU...
+            resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
         for cap in range(64):  # the bounding set, as setpriv --bounding-set=-all
             libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
         os.setgroups([])
@@ -256,7 +254,7 @@ class Zygote:
         atexit.register(shutil.rmtree, settings, ignore_errors=True)  # once left by every run
         env.update(OPENBLAS_NUM_THREADS="1", MPLCONFIGDIR=settings,
                    HOME="/nonexistent", PYTHONDONTWRITEBYTECODE="1")
-        process = subprocess.Popen([sys.executable, "-I", "-m", "grader.warm"], cwd="/",
+        process = subprocess.Popen([sys.executable, "-I", "-m", "grader.grading.warm"], cwd="/",
                                    env=env, text=True, stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE)
         ready = json.loads(process.stdout.readline() or "{}")
@@ -278,7 +276,7 @@ class WarmProcess:
         self.stdin = self.stdout = self.stderr = None
 
     def poll(self) -> int | None:
-        from grader import sandbox
+        from grader.grading import sandbox
 
         if self.returncode is None:
             if sandbox.wait_readable(self.pidfd, 0):
@@ -333,7 +331,7 @@ class WarmSandboxProvisioner(LocalProvisioner):
     which names this provisioner in its kernel spec."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs) -> dict:
-        from grader import sandbox
+        from grader.grading import sandbox
 
         km = self.parent
         cwd = Path(kwargs.get("cwd") or km.scratch)
@@ -351,8 +349,7 @@ class WarmSandboxProvisioner(LocalProvisioner):
             holder.kill()
             holder.wait()
             raise
-        self.process = WarmProcess(pid, holder)
-        self.pid, self.pgid, self.cwd = pid, None, cwd
+        upstream.adopt_process(self, WarmProcess(pid, holder), pid, cwd)
         return self.connection_info
 
     async def send_signal(self, signum: int) -> None:

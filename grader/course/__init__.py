@@ -20,9 +20,9 @@ from pathlib import Path
 
 import nbformat
 
-from grader import notebooks
+from grader.course import notebooks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -106,17 +106,15 @@ def validate(path: Path) -> Validation:
     nbgrader's Validator reports either the failing or (with --invert) the passing cells, each
     from a run of its own; this runs its preprocessors once and asks it for both.
     """
-    from nbgrader.validator import Validator
+    from grader.grading import upstream
 
     path = path.resolve()
-    validator = Validator()
     with contextlib.chdir(path.parent):
-        nb = validator._preprocess(notebooks.read(path))
+        passed, failed, nb = upstream.validate_both_ways(notebooks.read(path))
 
     def ids(cells):
         return [c.metadata["nbgrader"]["grade_id"] for c in cells]
 
-    passed, failed = validator._get_passed_cells(nb), validator._get_failed_cells(nb)
     return Validation(ids(passed), ids(failed), nb)
 
 

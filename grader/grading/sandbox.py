@@ -43,7 +43,9 @@ from jupyter_client import AsyncKernelManager, BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_core.utils import run_sync
 
-GRADER_DIR = Path(__file__).resolve().parent
+from grader.grading import upstream
+
+GRADER_DIR = Path(__file__).resolve().parents[1]  # the grader package
 # The sandbox probe runs as nobody; each kernel runs as a uid of its own from KERNEL_UIDS.
 NOBODY = 65534
 # uids no account on the machine has (far above any Debian range and the usual subuid ranges):
@@ -102,10 +104,15 @@ class Limits:
     threads: int = 2
 
     def prlimit(self) -> list[str]:
-        """util-linux's prlimit, setting these limits and then running the command after it."""
-        return ["prlimit", f"--as={self.memory}", f"--cpu={self.cpu_seconds}",
-                f"--fsize={self.file_size}", f"--nproc={self.processes}",
-                f"--nofile={self.open_files}", "--"]
+        """util-linux's prlimit, setting these limits and then running the command after it
+        (its options are the rlimits' names: --as, --cpu, --fsize, --nproc, --nofile)."""
+        return ["prlimit", *(f"--{rlimit.lower()}={value}"
+                             for rlimit, value in limit_values(self).items()), "--"]
+
+
+# Each rlimit a kernel gets: the field of Limits that holds it -> its name (RLIMIT_<name>).
+RLIMITS = {"memory": "AS", "cpu_seconds": "CPU", "file_size": "FSIZE", "processes": "NPROC",
+           "open_files": "NOFILE"}
 
 
 def sandbox_command(command: list[str], scratch: Path, course_root: Path, limits: Limits,
@@ -194,9 +201,7 @@ def kernel_environment(scratch: Path, limits: Limits) -> dict[str, str]:
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(scratch), "TMPDIR": str(scratch), "LANG": "C.UTF-8",
         "MPLCONFIGDIR": str(scratch / ".matplotlib"), "IPYTHONDIR": str(scratch / ".ipython"),
-        # The kernel's parent is bwrap, pid 1 in its pid namespace; ipykernel takes 1 to mean
-        # "no parent to watch" (the real one would look gone, and the kernel would quit).
-        "JPY_PARENT_PID": "1",
+        **upstream.NO_PARENT_TO_WATCH,  # its parent is bwrap, pid 1 of its pid namespace
         "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
         # a kernel that crashes (SIGSEGV, SIGABRT...) says where in its log, for the grader's
         "PYTHONFAULTHANDLER": "1",
@@ -206,10 +211,9 @@ def kernel_environment(scratch: Path, limits: Limits) -> dict[str, str]:
 
 
 def limit_values(limits: Limits) -> dict[str, int]:
-    """The rlimits by name, for a warm kernel to set on itself (grader/warm.py)."""
-    return {"memory": limits.memory, "cpu_seconds": limits.cpu_seconds,
-            "file_size": limits.file_size, "processes": limits.processes,
-            "open_files": limits.open_files}
+    """The rlimits, by their names (AS, CPU...): for prlimit, and for a warm kernel to set on
+    itself (grader/grading/warm.py)."""
+    return {rlimit: getattr(limits, field) for field, rlimit in RLIMITS.items()}
 
 
 class KernelUid:
@@ -344,7 +348,7 @@ def sandbox_problem() -> str | None:
     return None
 
 
-class SandboxedKernelManager(AsyncKernelManager):
+class SandboxedKernelManager(upstream.OwnKernelSpec, AsyncKernelManager):
     """A kernel manager whose kernel (ipykernel) runs in the sandbox; for nbclient's `km=`.
 
     The kernel spec is the usual `python -m ipykernel_launcher -f {connection_file}`, and
@@ -378,19 +382,15 @@ class SandboxedKernelManager(AsyncKernelManager):
                          connection_file=str(scratch / "kernel.json"), **kwargs)
         self.scratch, self.course_root = scratch, Path(course_root)
         self.limits = limits or Limits()
-        self._sandboxed_spec = KernelSpec(
+        self.own_kernel_spec = KernelSpec(
             argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             display_name="Python 3 (sandboxed)", language="python", interrupt_mode="message",
-            # a warm kernel is a fork of grader/warm.py's zygote, in a sandbox of its own
+            # a warm kernel is a fork of grader/grading/warm.py's zygote, in a sandbox of its own
             metadata={"kernel_provisioner": {"provisioner_name": "grader-warm-sandbox"}}
             if warm else {})
 
-    @property
-    def kernel_spec(self) -> KernelSpec:
-        return self._sandboxed_spec
-
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cwd = (self._launch_args or {}).get("cwd")
+        cwd = upstream.launch_cwd(self)
         return sandbox_command(super().format_kernel_cmd(extra_arguments), self.scratch,
                                self.course_root, self.limits, Path(cwd) if cwd else None,
                                uid=self.uid, sockets=self.sockets)

@@ -34,6 +34,7 @@ import torch
 import zmq
 
 from grader import checks
+from grader.grading import upstream
 from grader.kernel_side import (
     Handle,
     assign,
@@ -157,9 +158,8 @@ class RemoteKernel:
                 if not self.client.is_alive():
                     self.gone, self.died = "the kernel died", True
                     raise KernelGone(self.gone) from None
-                if attempt == "wait":  # ipykernel interrupts itself on this message
-                    self.client.control_channel.send(
-                        self.client.session.msg("interrupt_request", content={}))
+                if attempt == "wait":
+                    upstream.send_interrupt(self.client)
         self.gone = "the kernel did not stop after a time-out, so it was ended"
         self.kill()
         return None, True
@@ -312,11 +312,6 @@ def _operations() -> None:
 
 
 _operations()
-
-
-def run_in_student_kernel(kernel: RemoteKernel, fn, args: tuple):
-    """For checks.in_student_kernel: run a test helper next to the student's code."""
-    return kernel.call(fn, args)
 
 
 # Modules that test cells may use without importing them (the labs import them at the top):
