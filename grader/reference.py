@@ -150,3 +150,31 @@ def clipped_gradient(inner: Callable, outer: Callable, max_norm: float) -> Calla
         return gx
 
     return at
+
+def flat_gradients(f: Callable) -> Callable:
+    """The function (x1, x2, ...) -> the gradients of the single number f(x1, x2, ...) with
+    respect to each input, each flattened, joined into one 1-D tensor in the order of the inputs
+    (zeros for an input that f does not use). For answers that return one gradient per input,
+    of different shapes (Lab 7's leaf_gradients)."""
+
+    def flat(*xs):
+        leaves = [leaf(x) for x in xs]
+        gradients = torch.autograd.grad(f(*leaves), leaves, materialize_grads=True)
+        return torch.cat([g.reshape(-1) for g in gradients])
+
+    return flat
+
+
+def input_vjp(f: Callable, i: int) -> Callable:
+    """The function (x1, x2, ..., v) -> vᵀ J, the vector-Jacobian product of f(x1, x2, ...) with
+    respect to its i-th input alone (v has the shape of f's result): the gradient that input
+    receives from an upstream gradient v (Lab 7's layer_backward)."""
+
+    def vjp(*args):
+        *xs, v = args
+        leaves = [leaf(x) for x in xs]
+        upstream = torch.as_tensor(v, dtype=F64)
+        (g,) = torch.autograd.grad(f(*leaves), leaves[i], grad_outputs=upstream)
+        return g
+
+    return vjp
