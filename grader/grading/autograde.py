@@ -225,9 +225,8 @@ class JudgingClient(upstream.NoticesTimeouts, upstream.SeesDisplayUpdates, Noteb
         self._chars = getattr(self, "_chars", 0) + size
         if self._chars > MAX_OUTPUT_CHARS:
             if self._chars - size <= MAX_OUTPUT_CHARS:
-                outs.append(nbformat.v4.new_output(
-                    "stream", name="stdout",
-                    text=f"\n[output cut: more than {MAX_OUTPUT_CHARS} characters]\n"))
+                outs.append(nbformat.from_dict(judge.cut_note(
+                    f"[output cut: more than {MAX_OUTPUT_CHARS} characters]")))
             return None
         return super().output(outs, msg, display_id, cell_index)
 
@@ -336,9 +335,8 @@ def fit(nb, limit: int) -> bool:
                 evalue=str(out.get("evalue", ""))[:2000],
                 traceback=[str(line)[:2000] for line in out.get("traceback", [])[-20:]])
         else:
-            small = nbformat.v4.new_output(
-                "stream", name="stdout",
-                text=f"[output cut: the graded notebook would be over {limit} characters]\n")
+            small = nbformat.from_dict(judge.cut_note(
+                f"[output cut: the graded notebook would be over {limit} characters]"))
         nb.cells[i].outputs[j] = small
         total -= size - len(json.dumps(small))
     return bool(sizes) and total < sum(size for size, _, _ in sizes)

@@ -531,9 +531,12 @@ def judge_cell(source: str, kernel: RemoteKernel) -> list[dict]:
     finally:
         kernel.cell_deadline = math.inf
     outputs = []
-    if stdout.getvalue():
+    printed = stdout.getvalue()
+    if printed:
         outputs.append({"output_type": "stream", "name": "stdout",
-                        "text": capped(stdout.getvalue())})
+                        "text": printed[:MAX_TEXT_CHARS]})
+    if len(printed) > MAX_TEXT_CHARS:
+        outputs.append(cut_note(f"[output cut: more than {MAX_TEXT_CHARS} characters]"))
     if result is not None and error is None:
         outputs.append({"output_type": "execute_result", "execution_count": None,
                         "metadata": {}, "data": {"text/plain": capped(result)}})
@@ -547,6 +550,14 @@ def judge_cell(source: str, kernel: RemoteKernel) -> list[dict]:
 
 MAX_TEXT_CHARS = 100_000  # one output of a judged cell: a test may print a student's long value
 MAX_ERROR_CHARS, MAX_TRACEBACK_LINES = 10_000, 100  # an error's message (a student's, often)
+
+
+def cut_note(text: str) -> dict:
+    """An output of its own that says output was cut. Never a line at the end of a stream:
+    nbclient joins the streams of a cell, and nbgrader's LimitOutput then keeps their first
+    1000 lines, so on a busy machine (where a flood comes in many small messages) the line
+    was dropped, and with it the status "output cut". LimitOutput leaves display data alone."""
+    return {"output_type": "display_data", "metadata": {}, "data": {"text/plain": text}}
 
 
 def capped(text: str, limit: int = MAX_TEXT_CHARS) -> str:
