@@ -45,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
@@ -209,11 +210,15 @@ def _owned_descriptors() -> set[int]:
     a kernel died so, "Bad file descriptor (src/signaler.cpp)", when a lab's cell dropped a font.
     """
     owned = set()
-    for thing in gc.get_objects():
-        if isinstance(thing, (io.FileIO, socket.socket, select.epoll)):
-            with contextlib.suppress(ValueError, OSError):
-                if not getattr(thing, "closed", False) and getattr(thing, "closefd", True):
-                    owned.add(thing.fileno())
+    # isinstance asks some objects for their __class__, and a deprecated alias of torch's warns
+    # then (a FutureWarning on the instructor's screen at every `make grade`): not ours to say.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for thing in gc.get_objects():
+            if isinstance(thing, (io.FileIO, socket.socket, select.epoll)):
+                with contextlib.suppress(ValueError, OSError):
+                    if not getattr(thing, "closed", False) and getattr(thing, "closefd", True):
+                        owned.add(thing.fileno())
     return {fd for fd in owned if fd >= 0}
 
 
