@@ -143,10 +143,8 @@ class JudgingClient(upstream.NoticesTimeouts, upstream.SeesDisplayUpdates, Noteb
         """Import what the judge's calls need before any student code runs and any clock runs:
         an interrupt that lands in the middle of an import can leave the kernel broken."""
         self.warmed = True
-        msg_id = self.kc.execute("import cloudpickle, grader.kernel_side", silent=True,
-                                 store_history=False)
-        while (await self.kc.get_shell_msg(timeout=120))["parent_header"].get("msg_id") != msg_id:
-            pass
+        await self.kc.execute("import cloudpickle, grader.kernel_side", silent=True,
+                              store_history=False, reply=True, timeout=120)
         # Before any student code: the kernel's sockets are made, so their folder becomes
         # root's, and the judge connects to them now, never to a path the student has touched.
         if hasattr(self.km, "lock_sockets"):
