@@ -151,6 +151,7 @@ def clipped_gradient(inner: Callable, outer: Callable, max_norm: float) -> Calla
 
     return at
 
+
 def flat_gradients(f: Callable) -> Callable:
     """The function (x1, x2, ...) -> the gradients of the single number f(x1, x2, ...) with
     respect to each input, each flattened, joined into one 1-D tensor in the order of the inputs
