@@ -152,7 +152,16 @@ class JupyterLab:
 
 
 def menu(page, title: str, command: str, submenu: str = "") -> None:
-    """Choose a command from the menu bar, as a person would."""
+    """Choose a command from the menu bar, as a person would. A dialog left open (JupyterLab's
+    "Select Kernel" after a kernel died, once) fails at once, saying what it asks, instead of
+    a click that waits 60 s under it."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count():
+        try:
+            dialog.first.wait_for(state="hidden", timeout=3000)  # one closing goes in a moment
+        except Exception:
+            raise AssertionError(f"a dialog is open: {dialog.first.inner_text()[:300]!r}") \
+                from None
     page.click(f"#jp-MainMenu .lm-MenuBar-itemLabel:text-is('{title}')")
     if submenu:
         page.hover(f".lm-Menu-item:visible .lm-Menu-itemLabel:text-is('{submenu}')")

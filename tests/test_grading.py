@@ -55,11 +55,21 @@ def test_student_labs_fail_only_in_the_practice(lab):
 
 
 def answers_defined_in(source: str) -> list[str]:
-    """What an answer cell defines for the tests to call: its functions, and the `apply` of its
-    classes (custom autograd Functions)."""
-    return [node.name if isinstance(node, ast.FunctionDef) else f"{node.name}.apply"
-            for node in ast.parse(source).body
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    """What an answer cell defines for the tests to call: its functions, the `apply` of its
+    custom autograd Functions, and the methods of its other classes (Lab 7's Value: wrapping
+    the class itself would make it a function, and `isinstance(other, Value)` would fail)."""
+    names = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            names.append(node.name)
+        elif isinstance(node, ast.ClassDef) and \
+                any("Function" in ast.unparse(base) for base in node.bases):
+            names.append(f"{node.name}.apply")
+        elif isinstance(node, ast.ClassDef):
+            names.extend(f"{node.name}.{method.name}" for method in node.body
+                         if isinstance(method, ast.FunctionDef)
+                         and method.name not in ("__init__", "__repr__"))
+    return names
 
 
 def with_answers_wrapped(lab, tmp_path, wrapper_source: str):
