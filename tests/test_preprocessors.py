@@ -155,8 +155,7 @@ def test_the_sandbox_command_hides_the_course_and_the_grader_but_two_modules(tmp
     assert grader_files == {str(sandbox.GRADER_DIR / name) for name in sandbox.KERNEL_MODULES}
     assert not any(Path(t) == course_root or Path(t).is_relative_to(course_root / "solutions")
                    for t in read_only)
-    assert (str(scratch), str(scratch)) in pairs(argv, "--bind")  # the one writable place
-    assert pairs(argv, "--bind") == [(str(scratch), str(scratch))]
+    assert pairs(argv, "--bind") == [(str(scratch), str(scratch))]  # the one writable place
     assert "--reuid=12345" in argv and "--no-new-privs" in argv
     limits = argv[argv.index("prlimit"):argv.index("--", argv.index("prlimit"))]
     assert sorted(a.split("=")[0] for a in limits[1:]) == \

@@ -208,7 +208,7 @@ class JudgingClient(upstream.NoticesTimeouts, upstream.SeesDisplayUpdates, Noteb
             msg["content"]["metadata"] = {}
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keep a cell's output only up to MAX_OUTPUT_CHARS, then one line saying so. An error
+        """Keep a cell's output only up to MAX_OUTPUT_CHARS, then a note saying so. An error
         is always kept (it says the cell failed), its message and traceback cut as the judge
         cuts its own."""
         content = msg.get("content", {})

@@ -220,8 +220,8 @@ def events_of(nb: nbformat.NotebookNode) -> list[str]:
             name = output.get("ename", "")
             if name in ("TimeoutError", "KernelDied", "KernelGone"):
                 events.append(f"{output['evalue']} (cell {cell.get('id', '?')})")
-            if "[output cut:" in output.get("text", "") or \
-                    "[output cut:" in str(output.get("data", {}).get("text/plain", "")):
+            # the grader's note is display data (judge.cut_note), never a student's printed text
+            if "[output cut:" in str(output.get("data", {}).get("text/plain", "")):
                 events.append(f"output cut (cell {cell.get('id', '?')})")
     return list(dict.fromkeys(events))
 
