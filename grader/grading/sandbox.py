@@ -62,9 +62,10 @@ UID_LOCKS = Path("/run/autograd-labs-kernel-uids")
 SHOWN = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
          "/sys/devices/system/cpu")
 # What a kernel may import of the grader: the package (a lab's progress cell calls
-# grader.progress()) and what the judge's calls need. Not the checks, nor the references, which
+# grader.progress()), what the judge's calls need and the figures' style (a lab shows its plots
+# with grader.figures). Not the checks, nor the references, which
 # answer the exercises: a graded answer that imports them fails.
-KERNEL_MODULES = ("__init__.py", "kernel_side.py")
+KERNEL_MODULES = ("__init__.py", "kernel_side.py", "figures.py")
 SHOWN_ETC = ("alternatives", "fonts", "group", "host.conf", "hosts", "ld.so.cache", "ld.so.conf",
              "ld.so.conf.d", "locale.alias", "localtime", "mime.types", "nsswitch.conf",
              "os-release", "passwd", "protocols", "services", "ssl", "ca-certificates",
