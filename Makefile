@@ -41,8 +41,16 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
 	  --ServerApp.port=$(PORT) $(ROOT_ARG) $(LAB_ARGS)
 
+# axe-core, the accessibility engine the browser tests run in Chromium: npm, pinned in
+# package-lock.json.
+AXE := node_modules/axe-core/axe.min.js
+
+$(AXE): package.json package-lock.json | system-tools
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # nbval re-runs every solution and compares its saved outputs; tests/ checks everything else.
-test: $(STAMP) system-tools lint
+test: $(STAMP) system-tools $(AXE) lint
 	$(BIN)/python -m pytest $(NBVAL) tests $(COURSE_SOLUTIONS)
 
 # The fast tier, while you work: everything that needs no kernel sandbox, no browser and no
@@ -114,11 +122,12 @@ lock:
 	rm -rf build/lock-venv
 
 # Grading runs each student's kernel in a bubblewrap sandbox (grader/grading/sandbox.py); the browser
-# test drives Debian's chromium; Lab 7 draws its graphs with graphviz's dot. All three come from
-# Debian's packages, installed where missing.
+# test drives Debian's chromium (with axe-core from npm); Lab 7 draws its graphs with graphviz's
+# dot. All four come from Debian's packages, installed where missing.
 system-tools:
-	@command -v bwrap >/dev/null && test -x /usr/bin/chromium && command -v dot >/dev/null || \
-	  { apt-get update -qq && apt-get install -y -qq bubblewrap chromium graphviz; }
+	@command -v bwrap >/dev/null && test -x /usr/bin/chromium && command -v dot >/dev/null && \
+	  command -v npm >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq bubblewrap chromium graphviz npm; }
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache gradebook.db
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache gradebook.db

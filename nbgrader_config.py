@@ -74,3 +74,10 @@ c.Autograde.autograde_preprocessors = [
 # the budget the kernel is ended and what ran is graded. A lab takes a few seconds.
 c.JudgedExecute.timeout = 30
 c.JudgedExecute.notebook_budget = 300
+
+# Feedback pages every student can use (WCAG 2.1 AA): nbgrader's feedback page, extended by the
+# course's template (a language, an H1 first, links and code at 4.5:1, formulas as MathML so that
+# they read offline). grader/course/pages.py; the browser tests check it with axe-core.
+c.GenerateFeedback.exporter_class = "grader.course.pages.FeedbackPage"
+# Pygments' "xcode" colours are 5:1 or more on white; its default style's are not.
+c.CSSHTMLHeaderPreprocessor.style = "xcode"

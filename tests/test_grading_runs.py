@@ -134,6 +134,40 @@ def test_feedback_is_written_for_every_student_with_the_failing_checks(killed_an
     assert "is not written yet" in html
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("student", ["ada", "dee"])
+def test_feedback_page_meets_wcag(killed_and_resumed, student):
+    """A feedback page, full marks (ada) and failing checks (dee), opened from a file in
+    Chromium: axe-core finds no violation of WCAG 2.1 AA, headings start with an H1 and go in
+    order, every figure has its text alternative, and nothing is fetched from a CDN (formulas are
+    MathML: offline, a student still reads them)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests import a11y
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    root, _, _, _ = killed_and_resumed
+    page_file = root / "feedback" / student / LAB.name / f"{LAB.student.stem}.html"
+    if not page_file.exists():
+        grading.gradebook.feedback(root)
+    html = page_file.read_text()
+    assert '<html lang="en">' in html
+    assert "<math" in html and "mathjax" not in html.lower()
+    requested = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(page_file.as_uri())
+        findings = a11y.audit(page, structure=True) + a11y.unnamed(page)
+        headings = page.eval_on_selector_all("h1, h2, h3, h4, h5, h6",
+                                             "hs => hs.map(h => h.tagName)")
+        browser.close()
+    assert not findings, "\n".join(str(f) for f in findings)
+    assert headings[0] == "H1", headings
+    assert all(url.startswith(("file:", "data:")) for url in requested), requested
+
+
 def test_collect_fills_submitted_from_an_lms_zip_and_ignores_hostile_names(tmp_path):
     root = tmp_path / "course"
     root.mkdir()
