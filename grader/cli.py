@@ -6,6 +6,7 @@
     grade      grade every submission under submitted/, write grades.csv and a report
     feedback   write each student's HTML feedback to feedback/
     export     write grades.csv from the gradebook (after manual grading, say)
+    page       write a notebook, as it is saved, as an HTML page every student can use
 """
 
 from __future__ import annotations
@@ -84,6 +85,27 @@ def collect(args) -> int:
     return 0
 
 
+def page(args) -> int:
+    """Each notebook as an accessible page (grader/course/pages.py) next to it, or in --to."""
+    import nbformat
+
+    from grader.course.pages import CoursePage
+
+    failed = 0
+    for notebook in args.notebooks:
+        target = (args.to or notebook.parent) / f"{notebook.stem}.html"
+        try:
+            body = CoursePage().from_notebook_node(nbformat.read(notebook, as_version=4))[0]
+        except (OSError, ValueError, nbformat.reader.NotJSONError) as error:
+            print(f"not a notebook we can read: {notebook}: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(body, encoding="utf-8")
+        print(f"page      {target}")
+    return 2 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     p = verbs.add_parser("collect", help="fill submitted/ from an LMS zip download")
     p.add_argument("zip", type=Path, help="the downloaded zip file")
     p.set_defaults(run=collect)
+    p = verbs.add_parser("page", help="a notebook as an accessible HTML page (formulas offline)")
+    p.add_argument("notebooks", type=Path, nargs="+", help="the .ipynb files, as saved")
+    p.add_argument("--to", type=Path, default=None, help="the folder for the pages "
+                   "(default: next to each notebook)")
+    p.set_defaults(run=page)
     args = parser.parse_args(argv)
     return args.run(args)
 

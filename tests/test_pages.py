@@ -69,3 +69,15 @@ def test_feedback_uses_the_course_template_on_top_of_nbgraders(tmp_path):
     assert "<h4" not in html and "<math" in html and "mathjax" not in html.lower()
     assert html.count("<body") == 1 and html.count("<main") == 1
     nbformat.validate(nb)
+
+
+def test_the_page_verb_writes_a_page_and_refuses_a_broken_notebook(tmp_path, capsys):
+    from grader import cli
+
+    good, broken = tmp_path / "lab.ipynb", tmp_path / "broken.ipynb"
+    nbformat.write(notebook(), good)
+    broken.write_text('{"cells": [')
+    assert cli.main(["page", str(good), str(broken), "--to", str(tmp_path / "out")]) == 2
+    assert "<math" in (tmp_path / "out" / "lab.html").read_text()
+    assert not (tmp_path / "out" / "broken.html").exists()
+    assert f"not a notebook we can read: {broken}" in capsys.readouterr().err
