@@ -333,7 +333,7 @@ def check_accessibility(page, server: JupyterLab, lab: course.Lab, saved: Path,
     exported = server.tmp / "pages" / f"{lab.name}.html"
     exported.parent.mkdir(exist_ok=True)
     exported.write_text(CoursePage().from_filename(str(saved))[0])
-    reader = page.context.new_page()
+    reader = page.context.browser.new_page()
     try:
         reader.goto(exported.as_uri())
         found["page"] = a11y.audit(reader, structure=True) + a11y.unnamed(reader)
