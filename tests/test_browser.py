@@ -305,6 +305,11 @@ def check_widget_redraws(page, cell) -> None:
         current = select.input_value()
         select.select_option(next(o for o in select.locator("option").all_text_contents()
                                   if o != current))
+    elif widget.locator("input[type=number]").count():  # a number box: a step up, then Enter
+        box = widget.locator("input[type=number]")
+        box.focus()
+        box.press("ArrowUp")
+        box.press("Enter")
     else:
         handle = widget.locator(".noUi-handle")
         handle.focus()

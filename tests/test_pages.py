@@ -1,6 +1,8 @@
 """The course's HTML pages (grader/course/pages.py): formulas as MathML, no script from a CDN,
 the course's colours; nbgrader's feedback made with the course's template. The browser tests
 check the pages themselves with axe-core; these check how they are made, in a moment."""
+import re
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -81,3 +83,16 @@ def test_the_page_verb_writes_a_page_and_refuses_a_broken_notebook(tmp_path, cap
     assert "<math" in (tmp_path / "out" / "lab.html").read_text()
     assert not (tmp_path / "out" / "broken.html").exists()
     assert f"not a notebook we can read: {broken}" in capsys.readouterr().err
+
+
+def test_traceback_colours_are_darkened_to_4_5_to_1_keeping_their_hue():
+    from grader.figures import contrast
+
+    html = pages.readable_ansi2html("\x1b[38;5;167mRuntimeError\x1b[0m and \x1b[38;5;28mok\x1b[0m")
+    colours = re.findall(r"color: rgb\((\d+),(\d+),(\d+)\)", html)
+    assert len(colours) == 2
+    red, green = ("#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in colours)
+    assert contrast(red) >= 4.5 and contrast(green) >= 4.5
+    assert red != "#d75f5f" and int(colours[0][0]) > int(colours[0][1])  # still a red
+    assert colours[1] == ("0", "135", "0")  # 4.7:1 already: left alone
+    assert "RuntimeError" in html and "ok" in html

@@ -11,10 +11,12 @@ formulas as MathML, which browsers draw without a script and screen readers read
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 from jinja2 import pass_context
 from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.ansi import ansi2html
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -28,6 +30,25 @@ def mathml(tex: str, display: str = "inline") -> str:
         return convert(tex, display=display)
     except Exception:  # latex2mathml raises its own kinds and Python's for input it cannot read
         return f'<code class="tex">{html.escape(tex)}</code>'
+
+
+_INLINE_COLOUR = re.compile(r"color: rgb\((\d+),(\d+),(\d+)\)")
+
+
+def readable_ansi2html(text: str) -> str:
+    """nbconvert's ansi2html, with every colour it writes inline (IPython's tracebacks use the
+    256 terminal colours: a red of 3.7:1 on white, a grey-green of 4:1) darkened, keeping its
+    hue, until it reaches 4.5:1 on white."""
+    return _INLINE_COLOUR.sub(_darkened, ansi2html(text))
+
+
+def _darkened(match: re.Match) -> str:
+    from grader.figures import TEXT, contrast
+
+    rgb = [int(c) for c in match.groups()]
+    while contrast("#{:02x}{:02x}{:02x}".format(*rgb)) < TEXT:
+        rgb = [int(c * 0.9) for c in rgb]
+    return "color: rgb({},{},{})".format(*rgb)
 
 
 class MathMLRenderer(IPythonRenderer):
@@ -61,6 +82,10 @@ class CoursePage(HTMLExporter):
 
     def _upstream_files(self) -> list[str]:
         return []
+
+    def default_filters(self):
+        yield from super().default_filters()
+        yield ("ansi2html", readable_ansi2html)
 
     @pass_context
     def markdown2html(self, context, source):
