@@ -123,7 +123,7 @@ def test_a_flood_in_many_small_messages_still_says_it_was_cut(tmp_path):
     from nbgrader.preprocessors import LimitOutput
 
     source = ("import sys, time\nfor i in range(1500):\n    print(i, flush=True)\n"
-              "time.sleep(0.5)\nprint('x' * 200_000)")
+              f"time.sleep(0.5)\nprint('x' * {2 * autograde.MAX_OUTPUT_CHARS})")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source, id="flood")])
     client = autograde.JudgingClient(nb, kernel_name="python3", timeout=60, allow_errors=True,
                                      resources={"metadata": {"path": str(tmp_path)}})

@@ -36,7 +36,10 @@ from traitlets import Bool, Float, Integer, Unicode
 from grader.grading import judge, upstream
 from grader.grading.judge import GraderFault
 
-MAX_OUTPUT_CHARS = 100_000  # per cell: a runaway print loop is cut here, in the grader's memory
+# Per cell: a runaway print loop is cut here, in the grader's memory. A course figure counts about
+# twice (figures.show sends the PNG as itself and in HTML with its alt text): Lab 2's contour
+# plot is 166,000 characters, so the cap leaves room for two such figures in one cell.
+MAX_OUTPUT_CHARS = 400_000
 MAX_NOTEBOOK_OUTPUT_CHARS = 5_000_000  # all outputs of a graded notebook, whatever made them
 # Files the student's code writes, brought beside the graded notebook: at most these, per notebook
 MAX_SIDE_FILES, MAX_SIDE_BYTES, MAX_SIDE_ENTRIES = 100, 20_000_000, 10_000
