@@ -66,6 +66,13 @@ SHOWN = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 # with grader.figures). Not the checks, nor the references, which
 # answer the exercises: a graded answer that imports them fails.
 KERNEL_MODULES = ("__init__.py", "kernel_side.py", "figures.py")
+# The graded kernel's own arguments. ipykernel sends a message frame of 64 KiB or more without
+# copying it, and pyzmq then starts a thread to track it: a submission that has taken every
+# thread its uid may have leaves none, the send fails halfway, and the half message reached the
+# grader as an "Invalid Signature" (a grader error for a right notebook: a course figure, shown
+# with its alt text, is over 64 KiB). Copying every frame, as ipykernel does below 64 KiB, needs
+# no thread.
+KERNEL_ARGS = ("--Session.copy_threshold=2147483647",)
 SHOWN_ETC = ("alternatives", "fonts", "group", "host.conf", "hosts", "ld.so.cache", "ld.so.conf",
              "ld.so.conf.d", "locale.alias", "localtime", "mime.types", "nsswitch.conf",
              "os-release", "passwd", "protocols", "services", "ssl", "ca-certificates",
@@ -384,7 +391,7 @@ class SandboxedKernelManager(upstream.OwnKernelSpec, AsyncKernelManager):
         self.scratch, self.course_root = scratch, Path(course_root)
         self.limits = limits or Limits()
         self.own_kernel_spec = KernelSpec(
-            argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_ARGS],
             display_name="Python 3 (sandboxed)", language="python", interrupt_mode="message",
             # a warm kernel is a fork of grader/grading/warm.py's zygote, in a sandbox of its own
             metadata={"kernel_provisioner": {"provisioner_name": "grader-warm-sandbox"}}

@@ -187,10 +187,11 @@ def _become_kernel(request: dict) -> None:
         sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
         faulthandler.enable()  # a crash says where, in the kernel's log (as PYTHONFAULTHANDLER)
-        sys.argv = ["ipykernel_launcher", "-f", request["connection_file"]]
+        argv = ["-f", request["connection_file"], *request["kernel_args"]]
+        sys.argv = ["ipykernel_launcher", *argv]
         from ipykernel.kernelapp import launch_new_instance
 
-        launch_new_instance(argv=["-f", request["connection_file"]])
+        launch_new_instance(argv=argv)
     except BaseException:
         import traceback
 
@@ -348,7 +349,8 @@ class WarmSandboxProvisioner(LocalProvisioner):
                        "cwd": str(cwd if cwd.resolve().is_relative_to(km.scratch)
                                   else km.scratch),
                        "limits": sandbox.limit_values(km.limits), "uid": km.uid,
-                       "env": env, "log": str(km.scratch / "kernel.log")}
+                       "env": env, "log": str(km.scratch / "kernel.log"),
+                       "kernel_args": list(sandbox.KERNEL_ARGS)}
             pid = Zygote.spawn(request)
         except BaseException:
             holder.kill()
