@@ -130,16 +130,14 @@ def show(picture, alt: str) -> None:
 
     if isinstance(picture, (str, bytes)):
         kind, data = "image/svg+xml", picture.encode() if isinstance(picture, str) else picture
-        shown = data.decode()
     else:
         faint = faint_parts(picture)
         if faint:
             raise ValueError("too faint to see (WCAG 2.1 AA): " + "; ".join(faint))
         kind, data = "image/png", _png(picture)
-        shown = base64.b64encode(data).decode()
     inline = base64.b64encode(data).decode()
     bundle = {
-        kind: shown,
+        kind: data.decode() if kind == "image/svg+xml" else inline,  # as Jupyter carries each
         "text/html": f'<img src="data:{kind};base64,{inline}" alt="{html.escape(alt)}">',
         "text/plain": f"[Figure: {alt}]",
     }

@@ -56,13 +56,18 @@ _RUN = """async ([context, runOnly, content]) => {
 }"""
 
 
+def _with_axe(page) -> None:
+    """axe-core in the page, once."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        assert AXE.exists(), f"{AXE} is missing: `npm ci` installs it (make test does)"
+        page.add_script_tag(path=str(AXE))
+
+
 def audit(page, within: str | None = None, structure: bool = False) -> list[Finding]:
     """Every violation of WCAG 2.1 A and AA in the page (or in the element `within` selects,
     where only what is inside the course's content counts as ours); with `structure`, the
     heading rules too."""
-    if not page.evaluate("typeof axe !== 'undefined'"):
-        assert AXE.exists(), f"{AXE} is missing: `npm ci` installs it (make test does)"
-        page.add_script_tag(path=str(AXE))
+    _with_axe(page)
     found = page.evaluate(_RUN, [within, {"type": "tag", "values": WCAG_21_AA}, CONTENT])
     if structure:
         found += page.evaluate(_RUN, [within, {"type": "rule", "values": STRUCTURE}, CONTENT])
@@ -105,8 +110,7 @@ def unnamed(page, within: str | None = None) -> list[Finding]:
     """Figures without a real text alternative (none, too short, or a front end's placeholder)
     and widget controls without an accessible name, in the course's content. axe-core passes a
     placeholder; a student who cannot see the figure learns nothing from it."""
-    if not page.evaluate("typeof axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
+    _with_axe(page)
     return [Finding(**f) for f in page.evaluate(_UNNAMED, [within, CONTENT, list(PLACEHOLDERS)])]
 
 

@@ -5,7 +5,7 @@ code and links below WCAG's contrast, and nbgrader's feedback page has no langua
 an H4. The course's pages use two templates of their own (grader/course/templates/) and write
 formulas as MathML, which browsers draw without a script and screen readers read aloud.
 
-    python -m grader pages        each lab, run, as pages/<lab>.html
+    python -m grader page NB...   a saved notebook as <NB>.html beside it (CoursePage)
     make feedback                 each student's feedback (nbgrader_config.py picks FeedbackPage)
 """
 from __future__ import annotations
