@@ -123,11 +123,15 @@ lock:
 
 # Grading runs each student's kernel in a bubblewrap sandbox (grader/grading/sandbox.py); the browser
 # test drives Debian's chromium (with axe-core from npm); Lab 7 draws its graphs with graphviz's
-# dot. All four come from Debian's packages, installed where missing.
+# dot. Each comes from Debian's packages, and only the missing ones are installed: a machine whose
+# Node.js carries its own npm (NodeSource's) refuses Debian's npm package beside it.
 system-tools:
-	@command -v bwrap >/dev/null && test -x /usr/bin/chromium && command -v dot >/dev/null && \
-	  command -v npm >/dev/null || \
-	  { apt-get update -qq && apt-get install -y -qq bubblewrap chromium graphviz npm; }
+	@missing=""; \
+	  command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	  test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	  command -v dot >/dev/null || missing="$$missing graphviz"; \
+	  command -v npm >/dev/null || missing="$$missing npm"; \
+	  test -z "$$missing" || { apt-get update -qq && apt-get install -y -qq $$missing; }
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache gradebook.db
