@@ -15,12 +15,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader import course
-
 GRADER_ERROR = 3  # `grade`'s exit status when the grader failed on a submission (see its log)
+MISSING_INSTALL = 4  # a verb run where only the student install is (no nbgrader, no Dask)
+# The packages of the instructor's install (pyproject.toml's [grader] extra), by import name.
+INSTRUCTOR_PACKAGES = {"nbgrader", "nbclient", "nbformat", "nbconvert", "cloudpickle", "tqdm",
+                       "distributed", "dask", "cryptography", "latex2mathml"}
 
 
 def release(args) -> int:
+    from grader import course
+    from grader.course import colab
+
+    for lab in course.course_labs():
+        if colab.refresh(lab):
+            print(f"colab     solutions/{lab.name}/{lab.solution.name}: its first cells placed")
     for lab in course.labs():
         if not args.no_run:
             print(f"running   solutions/{lab.name}/{lab.solution.name}", flush=True)
@@ -34,6 +42,8 @@ def release(args) -> int:
 
 
 def validate(args) -> int:
+    from grader import course
+
     ok = True
     for lab in course.labs():
         for kind, path, want_pass in (("solution", lab.solution, True),
@@ -63,7 +73,7 @@ def exit_status(outcomes) -> int:
 
 
 def feedback(args) -> int:
-    from grader import grading
+    from grader import course, grading
 
     for path in grading.gradebook.feedback():
         print(f"feedback  {path.relative_to(course.ROOT)}")
@@ -71,7 +81,7 @@ def feedback(args) -> int:
 
 
 def export(args) -> int:
-    from grader import grading
+    from grader import course, grading
 
     print(f"wrote {grading.gradebook.export(course.ROOT)}")
     return 0
@@ -139,7 +149,15 @@ def main(argv: list[str] | None = None) -> int:
                    "(default: next to each notebook)")
     p.set_defaults(run=page)
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except ModuleNotFoundError as missing:
+        if (missing.name or "").split(".")[0] not in INSTRUCTOR_PACKAGES:
+            raise
+        print(f"grader {args.verb}: {missing.name} is not installed here. The instructor's tools "
+              "need the instructor's install: pip install -c requirements.lock -e '.[grader]'",
+              file=sys.stderr)
+        return MISSING_INSTALL
 
 
 if __name__ == "__main__":

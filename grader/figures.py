@@ -12,13 +12,16 @@ stops in CI instead of reaching a student.
     ax.plot(xs, ys, label="f")
     figures.show(fig, alt="The parabola f(x) = x², lowest at x = 0.")
 
-This module runs in a graded student's kernel too: it imports matplotlib and IPython only.
+A cell to play with uses `interact`, which falls back to the plain figure where no widget can
+be shown. This module runs in a graded student's kernel too: it imports matplotlib and IPython
+only (ipywidgets inside `interact`).
 """
 from __future__ import annotations
 
 import base64
 import html
 import io
+import sys
 
 import matplotlib as mpl
 from cycler import cycler
@@ -142,6 +145,26 @@ def show(picture, alt: str) -> None:
         "text/plain": f"[Figure: {alt}]",
     }
     display(bundle, raw=True, metadata={kind: {"alt": alt}})
+
+
+def interact(function, **controls):
+    """`ipywidgets.interact(function, **controls)`, where the course's widgets can be shown.
+
+    Colab's front end does not show them (it runs a widget manager of its own, for another
+    ipywidgets), so there the function is called once with each control's value: the student
+    still gets the figure and the sentence that goes with it, and is told how to try another
+    value. A lab names the controls it offers with `description`, and says the value in words.
+    """
+    if "google.colab" not in sys.modules:
+        import ipywidgets
+
+        return ipywidgets.interact(function, **controls)
+    values = ", ".join(f"{control.description.rstrip(' =')} = {control.value}"
+                       for control in controls.values())
+    print(f"Colab does not show this cell's controls, so here is the figure at {values}. "
+          "To try another value, change it in the code above and run the cell again.")
+    function(**{name: control.value for name, control in controls.items()})
+    return None
 
 
 def _png(fig) -> bytes:

@@ -3,6 +3,7 @@
 only with its text alternative (1.1.1), carried where JupyterLab and nbconvert read it."""
 import base64
 import html
+import sys
 
 import matplotlib
 import pytest
@@ -117,3 +118,30 @@ def test_show_displays_through_ipython():
     (data, metadata), = published
     assert set(data) == {"image/png", "text/html", "text/plain"}
     assert metadata == {"image/png": {"alt": "A line falling from 1 to 0."}}
+
+
+def test_interact_on_colab_draws_once_at_each_controls_value(monkeypatch, capsys):
+    """Colab's front end does not show the course's widgets: the function runs once, at the
+    controls' values, and the student is told how to try another."""
+    import types
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    calls = []
+    box = types.SimpleNamespace(description="x₀", value=2.0)
+    menu = types.SimpleNamespace(description="f(x) =", value="sigmoid")
+    assert figures.interact(lambda x0, name: calls.append((x0, name)), x0=box, name=menu) is None
+    assert calls == [(2.0, "sigmoid")]
+    said = capsys.readouterr().out
+    assert "here is the figure at x₀ = 2.0, f(x) = sigmoid." in said
+    assert "change it in the code above" in said
+
+
+def test_interact_elsewhere_is_ipywidgets_interact(monkeypatch):
+    import ipywidgets
+
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    calls = []
+    box = ipywidgets.BoundedFloatText(value=1.5, min=0.0, max=3.0, description="x₀")
+    shown = figures.interact(lambda x0: calls.append(x0), x0=box)
+    assert calls == [1.5]  # interact calls it once with the initial value
+    assert hasattr(shown, "widget")  # what ipywidgets.interact returns: the function, with its UI

@@ -62,10 +62,10 @@ UID_LOCKS = Path("/run/autograd-labs-kernel-uids")
 SHOWN = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
          "/sys/devices/system/cpu")
 # What a kernel may import of the grader: the package (a lab's progress cell calls
-# grader.progress()), what the judge's calls need and the figures' style (a lab shows its plots
-# with grader.figures). Not the checks, nor the references, which
-# answer the exercises: a graded answer that imports them fails.
-KERNEL_MODULES = ("__init__.py", "kernel_side.py", "figures.py")
+# grader.progress()), what the judge's calls need, the figures' style (a lab shows its plots
+# with grader.figures) and the torch check of a lab's first cell. Not the checks, nor the
+# references, which answer the exercises: a graded answer that imports them fails.
+KERNEL_MODULES = ("__init__.py", "kernel_side.py", "figures.py", "require.py")
 # The graded kernel's own arguments. ipykernel sends a message frame of 64 KiB or more without
 # copying it, and pyzmq then starts a thread to track it: a submission that has taken every
 # thread its uid may have leaves none, the send fails halfway, and the half message reached the
