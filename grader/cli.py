@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
 GRADER_ERROR = 3  # `grade`'s exit status when the grader failed on a submission (see its log)
-MISSING_INSTALL = 4  # a verb run where only the student install is (no nbgrader, no Dask)
+MISSING_INSTALL = 4  # a verb run where only the student install is, or away from a course
 # The packages of the instructor's install (pyproject.toml's [grader] extra), by import name.
 INSTRUCTOR_PACKAGES = {"nbgrader", "nbclient", "nbformat", "nbconvert", "cloudpickle", "tqdm",
                        "distributed", "dask", "cryptography", "latex2mathml"}
@@ -149,15 +150,21 @@ def main(argv: list[str] | None = None) -> int:
                    "(default: next to each notebook)")
     p.set_defaults(run=page)
     args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except ModuleNotFoundError as missing:
-        if (missing.name or "").split(".")[0] not in INSTRUCTOR_PACKAGES:
-            raise
-        print(f"grader {args.verb}: {missing.name} is not installed here. The instructor's tools "
-              "need the instructor's install: pip install -c requirements.lock -e '.[grader]'",
-              file=sys.stderr)
+    missing = sorted(name for name in INSTRUCTOR_PACKAGES if importlib.util.find_spec(name) is None)
+    if missing:
+        print(f"grader {args.verb}: this is the student install, without {', '.join(missing)}. "
+              "The instructor's tools need the instructor's install, from the course's "
+              "checkout: pip install -c requirements.lock -e '.[grader]'", file=sys.stderr)
         return MISSING_INSTALL
+    if args.verb != "page":
+        from grader import course
+
+        if not (course.ROOT / "nbgrader_config.py").is_file():
+            print(f"grader {args.verb}: {course.ROOT} is not a course (it has no "
+                  "nbgrader_config.py). The grader works on the course's checkout: install it "
+                  "from there with pip install -e.", file=sys.stderr)
+            return MISSING_INSTALL
+    return args.run(args)
 
 
 if __name__ == "__main__":

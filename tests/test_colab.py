@@ -34,14 +34,28 @@ pytestmark = pytest.mark.slow
 LABS = ("01_derivatives", "07_backprop")
 
 
+# Colab's torch is not the course's: its metadata here says this, so that a `pip install` with
+# dependencies would replace it (as on Colab) where one without them leaves it.
+COLABS_TORCH = "2.12.1"
+
+
 def student_site(target: Path) -> Path:
-    """A folder holding a link to every file and folder of the student install's distributions."""
+    """A folder holding a link to every file and folder of the student install's distributions,
+    but for torch's metadata, which names Colab's version."""
     target.mkdir()
     for name in sorted(student_closure()):
         dist = metadata.distribution(name)
         for top in {Path(f).parts[0] for f in dist.files or [] if not str(f).startswith("..")}:
             source = Path(dist.locate_file(top))
-            if source.suffix != ".pth" and source.exists() and not (target / top).exists():
+            if source.suffix == ".pth" or not source.exists() or (target / top).exists():
+                continue
+            if name == "torch" and top.endswith(".dist-info"):
+                info = target / f"torch-{COLABS_TORCH}.dist-info"
+                shutil.copytree(source, info)
+                text = (info / "METADATA").read_text()
+                (info / "METADATA").write_text(
+                    text.replace(f"Version: {dist.version}\n", f"Version: {COLABS_TORCH}\n", 1))
+            else:
                 (target / top).symlink_to(source)
     return target
 
@@ -50,9 +64,10 @@ def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def run(*args, **kwargs) -> subprocess.CompletedProcess:
+def run(*args, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    """A command, from a folder away from this checkout (whose grader/ would be importable)."""
     return subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                          timeout=600, **kwargs)
+                          timeout=600, cwd=cwd, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +76,10 @@ def colab_like(tmp_path_factory):
     root = tmp_path_factory.mktemp("colab")
     site = student_site(root / "site")
     venv = root / "venv"
-    assert run(sys.executable, "-m", "venv", venv).returncode == 0
+    assert run(sys.executable, "-m", "venv", venv, cwd=root).returncode == 0
     python = venv_python(venv)
-    own_site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-                    .stdout.strip())
+    own_site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                        cwd=root).stdout.strip())
     (own_site / "student-install.pth").write_text(f"{site}\n")
 
     # google.colab, imported at the kernel's start as on Colab, and the POSIX-only guard
@@ -117,10 +132,12 @@ def labs_installing_from(source: Path, target: Path) -> list[Path]:
 
 def test_labs_run_on_colab_with_its_own_torch(colab_like, monkeypatch):
     root, python, env = colab_like
-    before = run(python, "-c", "import grader", env=env)
+    before = run(python, "-c", "import grader", env=env, cwd=root)
     assert before.returncode != 0 and "No module named 'grader'" in before.stderr
-    torch_before = run(python, "-c", "import torch; print(torch.__version__, torch.__file__)",
-                       env=env).stdout
+    which_torch = ("from importlib import metadata; import torch; "
+                   "print(metadata.version('torch'), torch.__file__)")
+    torch_before = run(python, "-c", which_torch, env=env, cwd=root).stdout
+    assert torch_before.startswith(f"{COLABS_TORCH} {root / 'site'}"), torch_before
     notebooks = labs_installing_from(course_source(root / "src"), root / "labs")
 
     ran = run(sys.executable, "-m", "pytest", "--nbval", "--nbval-kernel-name=colab",
@@ -131,15 +148,14 @@ def test_labs_run_on_colab_with_its_own_torch(colab_like, monkeypatch):
 
     # the course came in; torch is still the environment's own, not a download
     installed = run(python, "-c", "from importlib import metadata; "
-                    "print(metadata.version('autograd-labs'))", env=env)
+                    "print(metadata.version('autograd-labs'))", env=env, cwd=root)
     assert installed.stdout.strip() == "0.1.0", installed.stderr
-    assert run(python, "-c", "import torch; print(torch.__version__, torch.__file__)",
-               env=env).stdout == torch_before
-    assert str(root / "site") in torch_before
+    assert run(python, "-c", which_torch, env=env, cwd=root).stdout == torch_before
 
     # the instructor's verbs say what is missing, with their own status
     validate = run(python, "-m", "grader", "validate", env=env, cwd=root)
     assert validate.returncode == 4, validate.stderr
+    assert "this is the student install, without cloudpickle, cryptography" in validate.stderr
     assert "pip install -c requirements.lock -e '.[grader]'" in validate.stderr
 
     # a cell to play with draws its plain figure: Colab does not show the course's widgets
@@ -147,11 +163,14 @@ def test_labs_run_on_colab_with_its_own_torch(colab_like, monkeypatch):
         "import ipywidgets as widgets\n"
         "from grader import figures\n"
         "box = widgets.BoundedFloatText(value=2.0, min=-2.5, max=2.5, description='x₀')\n"
-        "figures.interact(lambda x0: print('drawn at', x0), x0=box);")])
+        "figures.interact(lambda x0: print('drawn at', x0), x0=box);\n"
+        "import sys\n"
+        "print('guard:', type(sys.meta_path[0]).__name__)")])
     monkeypatch.setenv("JUPYTER_PATH", env["JUPYTER_PATH"])
     NotebookClient(nb, timeout=120, kernel_name="colab",
                    resources={"metadata": {"path": str(root)}}).execute()
     text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
     assert "Colab does not show this cell's controls, so here is the figure at x₀ = 2.0" in text
     assert "drawn at 2.0" in text
+    assert "guard: WindowsHasNone" in text  # the POSIX-only guard was there all along
 
