@@ -1,5 +1,5 @@
 # One target per user task (`make help` lists them). The first two are all a newcomer needs:
-#   make lab      open the labs in JupyterLab (sets up .venv first if it is missing)
+#   make lab      open the labs in JupyterLab (sets up .venv, the student install, if missing)
 #   make test     re-run every notebook and every test (what CI runs)
 #   make test-fast  the fast tier, while you work (under two minutes, no root needed)
 # Instructors:
@@ -32,17 +32,15 @@ PORT   ?= 8888
 COURSE_SOLUTIONS := $(wildcard solutions/[0-9][0-9]_*)
 COURSE_NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*)
 
-# JupyterLab on this machine only (127.0.0.1), opened on the student labs. Jupyter refuses to run
-# as root (containers often do) unless told to.
+# JupyterLab on this machine only (127.0.0.1), opened on the first student lab, without its news
+# feed or update check (grader/cli.py's `lab`, the student's one verb).
 LAB_ARGS ?=
-ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 help:
 	@sed -n 's/^#   make /make /p; s/^#                 /                /p' Makefile
 
 lab: $(LAB_STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
-	  --ServerApp.port=$(PORT) $(ROOT_ARG) $(LAB_ARGS)
+	$(BIN)/python -m grader lab --port=$(PORT) $(LAB_ARGS)
 
 # axe-core, the accessibility engine the browser tests run in Chromium: npm, pinned in
 # package-lock.json.

@@ -1,5 +1,6 @@
-"""`python -m grader VERB`: the instructor's tasks, one verb each.
+"""`python -m grader VERB`: the course's tasks, one verb each.
 
+    lab        open the student labs in JupyterLab (the one verb of the student install)
     release    run every solution, save its outputs, and regenerate the student labs
     validate   check that every solution scores full marks and every student lab zero
     collect    fill submitted/ from a zip of submissions downloaded from an LMS
@@ -17,10 +18,38 @@ import sys
 from pathlib import Path
 
 GRADER_ERROR = 3  # `grade`'s exit status when the grader failed on a submission (see its log)
+# The course's checkout, where the package is installed from with pip install -e.
+COURSE_ROOT = Path(__file__).resolve().parents[1]
 MISSING_INSTALL = 4  # a verb run where only the student install is, or away from a course
 # The packages of the instructor's install (pyproject.toml's [grader] extra), by import name.
 INSTRUCTOR_PACKAGES = {"nbgrader", "nbclient", "nbformat", "nbconvert", "cloudpickle", "tqdm",
                        "distributed", "dask", "cryptography", "latex2mathml"}
+
+
+# JupyterLab's news feed and update check ask the network at start and put a pop-up over the
+# lab: a student's first screen is the lab.
+QUIET_LAB = ("--LabApp.news_url=None",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+
+
+def lab(args, extra: list[str]) -> int:
+    """JupyterLab on this machine only (127.0.0.1), on the student labs, opened at the first;
+    `extra` goes to JupyterLab as it is (--no-browser, say)."""
+    import os
+    import subprocess
+
+    notebooks = COURSE_ROOT / "notebooks"
+    first = min(notebooks.glob("[0-9][0-9]_*/*.ipynb"), default=None)
+    command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}",
+               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}", *QUIET_LAB]
+    if first is not None:
+        command.append(f"--LabApp.default_url=/lab/tree/{first.relative_to(notebooks).as_posix()}")
+    if getattr(os, "getuid", lambda: None)() == 0:  # containers often run as root; Jupyter asks
+        command.append("--allow-root")
+    try:
+        return subprocess.run([*command, *extra]).returncode
+    except KeyboardInterrupt:  # Ctrl+C reached JupyterLab too, which stops by itself
+        return 0
 
 
 def release(args) -> int:
@@ -121,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser("lab", help="open the student labs in JupyterLab (other options go to "
+                                     "JupyterLab)")
+    p.add_argument("--port", type=int, default=8888, help="the port (default: 8888)")
+    p.set_defaults(run=lab)
     p = verbs.add_parser("release", help="regenerate the student labs from solutions/")
     p.add_argument("--no-run", action="store_true",
                    help="keep the solutions' saved outputs instead of running them again")
@@ -149,7 +182,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to", type=Path, default=None, help="the folder for the pages "
                    "(default: next to each notebook)")
     p.set_defaults(run=page)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.verb == "lab":
+        if not (COURSE_ROOT / "notebooks").is_dir():
+            print(f"grader lab: {COURSE_ROOT} has no notebooks/: install the course with "
+                  "pip install -e from its checkout.", file=sys.stderr)
+            return MISSING_INSTALL
+        return lab(args, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     missing = sorted(name for name in INSTRUCTOR_PACKAGES if importlib.util.find_spec(name) is None)
     if missing:
         print(f"grader {args.verb}: this is the student install, without {', '.join(missing)}. "

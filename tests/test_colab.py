@@ -157,6 +157,8 @@ def test_labs_run_on_colab_with_its_own_torch(colab_like, monkeypatch):
     assert validate.returncode == 4, validate.stderr
     assert "this is the student install, without cloudpickle, cryptography" in validate.stderr
     assert "pip install -c requirements.lock -e '.[grader]'" in validate.stderr
+    lab = run(python, "-m", "grader", "lab", env=env, cwd=root)  # installed away from a checkout
+    assert lab.returncode == 4 and "has no notebooks/" in lab.stderr, lab.stderr
 
     # a cell to play with draws its plain figure: Colab does not show the course's widgets
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(

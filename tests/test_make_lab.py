@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -56,6 +57,19 @@ def test_make_lab_serves_every_student_lab():
                 served |= {f"{folder['name']}/{c['name']}" for c in listing["content"]}
         expected = {f"{lab.name}/{lab.student.name}" for lab in course.labs()}
         assert expected <= served
+
+        # a student's first screen is the first lab: no news pop-up, no update check
+        origin = f"http://127.0.0.1:{port}"
+        assert get_json(f"{origin}/lab/api/update?token={TOKEN}")["notification"] is None
+        with urllib.request.urlopen(f"{origin}/?token={TOKEN}", timeout=5) as response:
+            first = course.course_labs()[0]
+            path = urllib.parse.urlsplit(response.url).path
+            assert path == f"/lab/tree/{first.name}/{first.student.name}"
+        with urllib.request.urlopen(f"{origin}/lab?token={TOKEN}", timeout=5) as response:
+            page = response.read().decode()
+        data = page.split('id="jupyter-config-data" type="application/json">', 1)[1]
+        config = json.loads(data.split("</script>")[0])
+        assert config["news"] == {"disabled": True}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
