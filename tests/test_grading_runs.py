@@ -121,7 +121,7 @@ def test_the_plot_a_slider_draws_is_kept_in_its_cell(killed_and_resumed):
     root, _, _, _ = killed_and_resumed
     for student in STUDENTS:
         graded = notebooks.read(root / "autograded" / student / LAB.name / LAB.student.name)
-        slider = [c for c in graded.cells if "widgets.interact(" in c.source]
+        slider = [c for c in graded.cells if "figures.interact(" in c.source]
         assert len(slider) == 1
         assert any("image/png" in o.get("data", {}) for o in slider[0].outputs), student
 
