@@ -51,8 +51,9 @@ $(AXE): package.json package-lock.json | system-tools
 	touch $@
 
 # nbval re-runs every solution and compares its saved outputs; tests/ checks everything else.
+# pytest ends with the 25 slowest tests and their times, where a slower run shows its cause.
 test: $(STAMP) system-tools $(AXE) lint
-	$(BIN)/python -m pytest $(NBVAL) tests $(COURSE_SOLUTIONS)
+	$(BIN)/python -m pytest --durations=25 $(NBVAL) tests $(COURSE_SOLUTIONS)
 
 # The fast tier, while you work: everything that needs no kernel sandbox, no browser and no
 # class to grade, in under two minutes, as any user (tests that need root skip, with why).
