@@ -18,8 +18,6 @@ import sys
 from pathlib import Path
 
 GRADER_ERROR = 3  # `grade`'s exit status when the grader failed on a submission (see its log)
-# The course's checkout, where the package is installed from with pip install -e.
-COURSE_ROOT = Path(__file__).resolve().parents[1]
 MISSING_INSTALL = 4  # a verb run where only the student install is, or away from a course
 # The packages of the instructor's install (pyproject.toml's [grader] extra), by import name.
 INSTRUCTOR_PACKAGES = {"nbgrader", "nbclient", "nbformat", "nbconvert", "cloudpickle", "tqdm",
@@ -38,7 +36,9 @@ def lab(args, extra: list[str]) -> int:
     import os
     import subprocess
 
-    notebooks = COURSE_ROOT / "notebooks"
+    from grader import course
+
+    notebooks = course.ROOT / "notebooks"
     first = min(notebooks.glob("[0-9][0-9]_*/*.ipynb"), default=None)
     command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}",
                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}", *QUIET_LAB]
@@ -184,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=page)
     args, extra = parser.parse_known_args(argv)
     if args.verb == "lab":
-        if not (COURSE_ROOT / "notebooks").is_dir():
-            print(f"grader lab: {COURSE_ROOT} has no notebooks/: install the course with "
+        from grader import course
+
+        if not (course.ROOT / "notebooks").is_dir():
+            print(f"grader lab: {course.ROOT} has no notebooks/: install the course with "
                   "pip install -e from its checkout.", file=sys.stderr)
             return MISSING_INSTALL
         return lab(args, extra)

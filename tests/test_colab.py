@@ -60,10 +60,6 @@ def student_site(target: Path) -> Path:
     return target
 
 
-def venv_python(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
 def run(*args, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     """A command, from a folder away from this checkout (whose grader/ would be importable)."""
     return subprocess.run([str(a) for a in args], capture_output=True, text=True,
@@ -77,7 +73,7 @@ def colab_like(tmp_path_factory):
     site = student_site(root / "site")
     venv = root / "venv"
     assert run(sys.executable, "-m", "venv", venv, cwd=root).returncode == 0
-    python = venv_python(venv)
+    python = venv / "bin" / "python"
     own_site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
                         cwd=root).stdout.strip())
     (own_site / "student-install.pth").write_text(f"{site}\n")

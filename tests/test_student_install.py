@@ -18,13 +18,12 @@ from importlib import metadata
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from grader import course, require
-from grader.course import colab
+from grader.course import colab, notebooks
 
 PYPROJECT = tomllib.loads((course.ROOT / "pyproject.toml").read_text())["project"]
 # The student side of the package: what a lab imports, in JupyterLab and on Colab.
@@ -210,13 +209,6 @@ def first_cell(lab) -> str:
     return next(cell.source for cell in nb.cells if cell.cell_type == "code")
 
 
-def run_cells(*sources: str, cwd) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(cwd)}}).execute()
-    return nb
-
-
 VERSIONS = {"2.0.1": True, "1.13.1+cu117": True, "2.1.0": False, "2.14.0a0+git5f3e": False}
 
 
@@ -227,7 +219,9 @@ def test_the_first_cell_says_in_one_line_that_torch_is_too_old(tmp_path):
     for version in VERSIONS:
         cells += [f"import torch\ntorch.__version__ = {version!r}", gate,
                   f"print('the lab goes on with', {version!r})"]
-    nb = run_cells(*cells, cwd=tmp_path)
+    nb = notebooks.execute(nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in cells]), cwd=tmp_path,
+        allow_errors=True)
     for index, (version, too_old) in enumerate(VERSIONS.items()):
         ran, after = nb.cells[3 * index + 1], nb.cells[3 * index + 2]
         errors = [o for o in ran.outputs if o.output_type == "error"]
