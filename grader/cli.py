@@ -19,6 +19,7 @@ from pathlib import Path
 
 GRADER_ERROR = 3  # `grade`'s exit status when the grader failed on a submission (see its log)
 MISSING_INSTALL = 4  # a verb run where only the student install is, or away from a course
+CLUSTER_PROBLEM = 5  # `grade --scheduler`: the cluster cannot grade as this machine would
 # The packages of the instructor's install (pyproject.toml's [grader] extra), by import name.
 INSTRUCTOR_PACKAGES = {"nbgrader", "nbclient", "nbformat", "nbconvert", "cloudpickle", "tqdm",
                        "distributed", "dask", "cryptography", "latex2mathml"}
@@ -89,10 +90,20 @@ def validate(args) -> int:
 
 
 def grade(args) -> int:
+    import dask
+
     from grader import grading
 
-    outcomes = grading.grade.grade_class(sandbox=not args.no_sandbox, force=args.force,
-                                   workers=args.workers, scheduler=args.scheduler)
+    dask.config.set({key: value for key, value in (
+        ("distributed.comm.tls.ca-file", args.tls_ca_file),
+        ("distributed.comm.tls.client.cert", args.tls_cert),
+        ("distributed.comm.tls.client.key", args.tls_key)) if value})
+    try:
+        outcomes = grading.grade.grade_class(sandbox=not args.no_sandbox, force=args.force,
+                                             workers=args.workers, scheduler=args.scheduler)
+    except grading.parallel.ClusterProblem as problem:
+        print(f"grader grade: nothing graded: {problem}", file=sys.stderr)
+        return CLUSTER_PROBLEM
     print(grading.report.report(outcomes))
     return exit_status(outcomes)
 
@@ -169,7 +180,12 @@ def main(argv: list[str] | None = None) -> int:
                         "grade here one after another)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="grade on the Dask cluster whose scheduler is at ADDRESS "
-                        "(tcp://host:8786) instead of on this machine")
+                        "(tls://host:8786) instead of on this machine")
+    for option, what in (("--tls-ca-file", "the cluster's CA certificate"),
+                         ("--tls-cert", "this client's certificate"),
+                         ("--tls-key", "this client's private key")):
+        p.add_argument(option, metavar="FILE", default=None,
+                       help=f"with --scheduler: {what} (PEM; default: Dask's configuration)")
     p.set_defaults(run=grade)
     verbs.add_parser("feedback", help="HTML feedback for every graded submission") \
         .set_defaults(run=feedback)

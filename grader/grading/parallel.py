@@ -13,17 +13,25 @@ a `CourseFiles` bundle sent to each worker once (Dask's scatter) and unpacked th
 process.
 
     local:   a dask.distributed LocalCluster of `workers` processes on 127.0.0.1 (the default)
-    cluster: `scheduler="tcp://host:8786"`, a running Dask scheduler whose workers have this
-             package installed, run as root with bubblewrap (for the sandbox)
+    cluster: `scheduler="tls://host:8786"`, a running Dask scheduler whose workers have this
+             package installed, run as root with bubblewrap (for the sandbox), one thread each;
+             TLS from Dask's configuration (`grader grade --tls-*` sets it)
     inline:  `workers=0`, every task in this process, one after another (debugging)
+
+A worker elsewhere must grade exactly as this machine would: before the first task, and again
+in every task (a worker can join mid-run), it compares its Python, the packages that run and
+judge a lab, and the grader's own code with the client's, and checks that it can sandbox and
+runs one thread. A worker that differs grades nothing: the run stops, saying which and why.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import os
+import platform
 import shutil
 import tempfile
 import traceback
@@ -77,6 +85,74 @@ class CourseFiles:
         return place
 
 
+class ClusterProblem(Exception):
+    """The cluster cannot grade as this machine would (no TLS, no workers, a worker that differs):
+    nothing is graded, and `grader grade` says why and exits with its own status."""
+
+
+# What a grade depends on besides the submission and the course: the packages that run a lab,
+# judge it and score it. A worker with another torch, say, could print other digits.
+GRADE_PACKAGES = ("torch", "numpy", "matplotlib", "sympy", "ipython", "ipykernel",
+                  "jupyter_client", "nbclient", "nbconvert", "nbformat", "nbgrader", "traitlets",
+                  "distributed", "cloudpickle")
+
+
+@functools.cache
+def environment() -> dict[str, str]:
+    """This process's Python, the versions of GRADE_PACKAGES, and a digest of the grader's code."""
+    from importlib import metadata
+
+    found = {"python": platform.python_version(), "grader code": _code_digest()}
+    for name in GRADE_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "missing"
+    return found
+
+
+def _code_digest() -> str:
+    """The grader package's files (code, templates), as one digest."""
+    package = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def worker_problem(expected: tuple[tuple[str, str], ...], sandbox: bool,
+                   dask_worker=None) -> str | None:
+    """Why this worker cannot grade exactly as the client would, in one line; None if it can.
+    (Dask passes `dask_worker` to a function that `Client.run` runs; a task finds its own.)"""
+    if dask_worker is None:
+        from distributed import get_worker
+
+        dask_worker = get_worker()
+    return unfit(expected, sandbox, dask_worker.state.nthreads)
+
+
+@functools.cache
+def unfit(expected: tuple[tuple[str, str], ...], sandbox: bool, threads: int) -> str | None:
+    """worker_problem's checks, for a process with `threads` task threads; cached, since what
+    it checks does not change while the worker runs."""
+    if threads != 1:
+        return (f"it runs {threads} threads (start it with --nthreads 1: grading changes "
+                "process-wide state, and a kernel is forked from a single-threaded zygote)")
+    here = environment()
+    differ = [f"{name} {here.get(name, 'missing')} here, {version} on the client"
+              for name, version in expected if here.get(name) != version]
+    if differ:
+        return "its environment is not the client's: " + "; ".join(differ)
+    if sandbox:
+        from grader.grading import sandbox as sandbox_module
+
+        problem = sandbox_module.sandbox_problem()
+        if problem:
+            return f"it cannot run the sandbox: {problem}"
+    return None
+
+
 _unpacked: dict[str, Path] = {}
 
 
@@ -96,13 +172,20 @@ def _remove_unpacked() -> None:
         shutil.rmtree(place, ignore_errors=True)
 
 
-def grade_task(files: CourseFiles, task: Task, sandbox: bool, timeout: int | None) -> Graded:
-    """Grade one submission with nbgrader's autograde in a private copy of the course."""
+def grade_task(files: CourseFiles, task: Task, sandbox: bool, timeout: int | None,
+               expected: tuple[tuple[str, str], ...] | None = None) -> Graded:
+    """Grade one submission with nbgrader's autograde in a private copy of the course; on a
+    worker elsewhere (`expected`: the client's environment), only if it grades as the client
+    would."""
     from nbgrader.apps import NbGraderAPI
 
     from grader.course import nbgrader_in_process
     from grader.grading.configuration import config
 
+    problem = expected is not None and worker_problem(expected, sandbox)
+    if problem:
+        return Graded(task.student, task.lab, task.notebook, False,
+                      error=f"this grading worker cannot grade as the client would: {problem}")
     root = Path(tempfile.mkdtemp(prefix="task-"))
     try:
         shutil.copytree(_unpacked_once(files), root, dirs_exist_ok=True)
@@ -178,7 +261,7 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator:
                      "distributed.scheduler.work-stealing": True,
                      "logging.distributed": "error"})
     if scheduler:
-        with Client(scheduler) as client:
+        with _cluster_client(scheduler) as client:
             yield client
         return
     # The workers run as root (the sandbox needs it), so whoever can submit work to them is
@@ -191,6 +274,56 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator:
         yield client
 
 
+# How long the client waits for the scheduler to answer, and for a first worker to join.
+CONNECT_TIMEOUT = 30
+
+
+@contextlib.contextmanager
+def _cluster_client(scheduler: str) -> Iterator:
+    """A client of the scheduler at `scheduler`, over TLS only: a worker runs as root whatever
+    its scheduler sends it, so a cluster that takes plain TCP takes anyone's code."""
+    from distributed import Client
+    from distributed.security import Security
+
+    if not scheduler.startswith("tls://"):
+        raise ClusterProblem(
+            f"the scheduler's address {scheduler} is not tls://: grading workers run as root, so "
+            "the cluster must speak TLS (README, \"Grading a MOOC\")")
+    security = Security()  # Dask's configuration: DASK_DISTRIBUTED__COMM__TLS__..., --tls-*
+    if not (security.tls_ca_file and security.tls_client_cert):
+        raise ClusterProblem(
+            "no TLS certificates for the client: pass --tls-ca-file, --tls-cert and --tls-key "
+            "(the cluster's CA, and a certificate and key it trusts)")
+    try:
+        client = Client(scheduler, security=security, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as error:
+        raise ClusterProblem(f"cannot reach the scheduler at {scheduler}: "
+                             f"{str(error).splitlines()[0][:300]}") from None
+    with client:
+        yield client
+
+
+def _fit_workers(client, sandbox: bool) -> tuple[tuple[str, str], ...]:
+    """The client's environment, once every worker there is has said it can grade as the client
+    would; ClusterProblem, naming each worker that cannot, otherwise."""
+    expected = tuple(sorted(environment().items()))
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+    except TimeoutError:
+        raise ClusterProblem(
+            f"no grading worker joined the scheduler in {CONNECT_TIMEOUT} s") from None
+    try:
+        answers = client.run(worker_problem, expected, sandbox)
+    except Exception as error:  # an older grader, say, without worker_problem
+        raise ClusterProblem(f"a grading worker could not check itself ({type(error).__name__}: "
+                             f"{str(error)[:300]}): is its grader this one?") from None
+    problems = {worker: problem for worker, problem in answers.items() if problem}
+    if problems:
+        raise ClusterProblem("grading workers that cannot grade as this machine would:\n" +
+                             "\n".join(f"  {w}: {p}" for w, p in sorted(problems.items())))
+    return expected
+
+
 def run(files: CourseFiles, tasks: list[Task], *, sandbox: bool, timeout: int | None,
         workers: int | None = None, scheduler: str | None = None) -> Iterable[Graded]:
     """Each task's result, as soon as it is ready (in no particular order)."""
@@ -201,9 +334,11 @@ def run(files: CourseFiles, tasks: list[Task], *, sandbox: bool, timeout: int | 
     from distributed import as_completed
 
     with dask_client(workers, scheduler) as client:
+        expected = _fit_workers(client, sandbox) if scheduler else None
         shared = client.scatter(files, broadcast=True)
         futures = {client.submit(_graded_or_fault, grade_task, shared, task, sandbox, timeout,
-                                 pure=False, key=f"grade-{task.student}-{task.lab}-{i}"): task
+                                 expected, pure=False,
+                                 key=f"grade-{task.student}-{task.lab}-{i}"): task
                    for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             try:
