@@ -34,7 +34,9 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +65,8 @@ class Graded:
     error: str = ""  # why it was not graded, in one line
     log: str = ""  # what the grader's log said, for the instructor (capped)
     files: dict[str, bytes] = field(default_factory=dict)  # what the student's code wrote
+    seconds: float = 0.0  # the time the worker spent on it, from the task's start to its end
+    worker: str = ""  # which worker (its host name and process), for the instructor's logs
 
 
 @dataclass(frozen=True)
@@ -336,9 +340,10 @@ def run(files: CourseFiles, tasks: list[Task], *, sandbox: bool, timeout: int | 
     with dask_client(workers, scheduler) as client:
         expected = _fit_workers(client, sandbox) if scheduler else None
         shared = client.scatter(files, broadcast=True)
+        run_id = uuid.uuid4().hex[:8]  # a killed run's tasks may still be running: never its keys
         futures = {client.submit(_graded_or_fault, grade_task, shared, task, sandbox, timeout,
                                  expected, pure=False,
-                                 key=f"grade-{task.student}-{task.lab}-{i}"): task
+                                 key=f"grade-{task.student}-{task.lab}-{i}-{run_id}"): task
                    for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             try:
@@ -353,10 +358,15 @@ def run(files: CourseFiles, tasks: list[Task], *, sandbox: bool, timeout: int | 
 
 def _graded_or_fault(grade: Callable[..., Graded], files: CourseFiles, task: Task,
                      *args) -> Graded:
-    """A task always comes back as a Graded, whatever went wrong in the worker."""
+    """A task always comes back as a Graded, whatever went wrong in the worker; with the time
+    it took there, and where."""
+    started = time.perf_counter()
     try:
-        return grade(files, task, *args)
+        graded = grade(files, task, *args)
     except Exception as error:
-        return Graded(task.student, task.lab, task.notebook, False,
-                      error=f"{type(error).__name__}: {str(error)[:200]}",
-                      log=_cap("".join(traceback.format_exception(error))))
+        graded = Graded(task.student, task.lab, task.notebook, False,
+                        error=f"{type(error).__name__}: {str(error)[:200]}",
+                        log=_cap("".join(traceback.format_exception(error))))
+    graded.seconds = time.perf_counter() - started
+    graded.worker = f"{platform.node()}:{os.getpid()}"
+    return graded
