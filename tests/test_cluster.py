@@ -169,13 +169,14 @@ class Cluster:
         time.sleep(0.5)  # the file is written whole only once it is listening
         self.address = json.loads((base / "scheduler.json").read_text())["address"]
 
-    def _start(self, command: list[str], cwd: Path, wrap: list[str] = ()) -> subprocess.Popen:
-        env = {"PATH": BARE_PATH, "HOME": str(cwd), "LANG": "C.UTF-8"}
+    def _start(self, command: list[str], cwd: Path, wrap: list[str] = (),
+               env: dict | None = None) -> subprocess.Popen:
+        env = {"PATH": BARE_PATH, "HOME": str(cwd), "LANG": "C.UTF-8", **(env or {})}
         log = (cwd / f"{command[0]}.log").open("wb")
         return subprocess.Popen([*wrap, str(DASK), *command], cwd=cwd, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
-    def start_worker(self, name: str, threads: int = 1) -> None:
+    def start_worker(self, name: str, threads: int = 1, env: dict | None = None) -> None:
         """A worker in a directory of its own, in a mount namespace where `hidden` is empty."""
         folder = self.base / name
         folder.mkdir()
@@ -183,7 +184,16 @@ class Cluster:
                 'mount -t tmpfs none "$0" && exec "$@"', str(self.hidden)]
         self.workers[name] = self._start(
             ["worker", self.address, "--nthreads", str(threads), *self.tls, "--name", name,
-             "--death-timeout", "60"], cwd=folder, wrap=hide)
+             "--death-timeout", "60"], cwd=folder, wrap=hide, env=env)
+
+    def start_outdated_worker(self, name: str) -> None:
+        """A worker whose grader is another checkout's (one comment more)."""
+        outdated = self.base / "outdated"
+        shutil.copytree(Path(parallel.__file__).parents[1], outdated / "grader",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        with (outdated / "grader" / "checks.py").open("a") as file:
+            file.write("# a checkout older or newer than the client's\n")
+        self.start_worker(name, env={"PYTHONPATH": str(outdated)})
 
     def kill(self, name: str) -> None:
         os.killpg(self.workers[name].pid, signal.SIGKILL)
@@ -233,7 +243,8 @@ def run(tmp_path_factory):
     base = tmp_path_factory.mktemp("cluster")
     here, there = base / "local" / "course", base / "classes" / "course"
     make_class(here)
-    make_class(there)
+    grading.gradebook.course_bundle(here)  # the labs' cells, recorded once for both copies
+    shutil.copytree(here, there)
     local = grading.grade.grade_class(here, progress=False, workers=2)
     found = {"local": local, "local cells": grade_cells(here), "root": there}
     cluster = Cluster(base, hidden=there.parent)
@@ -267,10 +278,16 @@ def run(tmp_path_factory):
         first.wait()
         found["before resume"] = ledger(there)
         second = client()
+        while not monitor.processing(workers=[found["names"]["w1"]]).get(found["names"]["w1"]):
+            assert second.poll() is None and time.monotonic() < deadline, "nothing sent"
+            time.sleep(0.1)
+        cluster.start_outdated_worker("w5")  # joins once the client has checked the workers
         found["killed key"], found["killed pid"] = _kill_a_worker_mid_notebook(
             cluster, monitor, found["names"]["w1"], second, there)
         cluster.start_worker("w3")
         assert second.wait(timeout=900) == 0, (base / "client.log").read_text()[-3000:]
+        found["w5"] = cluster.workers["w5"].wait(timeout=60)
+        found["log of w5"] = (base / "w5" / "worker.log").read_text()
         with dask.config.set(cluster.config()):  # everything is in the ledger: nothing to do
             found["cluster"] = grading.grade.grade_class(there, progress=False,
                                                          scheduler=cluster.address)
@@ -340,6 +357,13 @@ def test_a_client_killed_mid_run_resumes_and_writes_nothing_twice(run):
     assert 0 < len(before) < len(after), "the client should be killed half way"
     assert after[:len(before)] == before
     assert sorted(after) == sorted(set(after)) and len(after) == len(run["local"])
+
+
+def test_a_worker_that_joins_mid_run_with_another_grader_is_sent_away_and_grades_nothing(run):
+    """Its tasks went to the others (every submission is graded, above, and right)."""
+    assert run["w5"] is not None  # it stopped, since the scheduler removed it
+    assert "Reason: scheduler-remove-worker" in run["log of w5"]
+    assert all(o.status == "ok" for o in run["cluster"])
 
 
 def test_a_worker_that_runs_two_threads_stops_the_run_before_anything_is_graded(run):

@@ -66,7 +66,7 @@ class Graded:
     log: str = ""  # what the grader's log said, for the instructor (capped)
     files: dict[str, bytes] = field(default_factory=dict)  # what the student's code wrote
     seconds: float = 0.0  # the time the worker spent on it, from the task's start to its end
-    worker: str = ""  # which worker (its host name and process), for the instructor's logs
+    worker: str = ""  # which worker: its Dask address (or host:pid outside Dask)
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def grade_task(files: CourseFiles, task: Task, sandbox: bool, timeout: int | Non
     problem = expected is not None and worker_problem(expected, sandbox)
     if problem:
         return Graded(task.student, task.lab, task.notebook, False,
-                      error=f"this grading worker cannot grade as the client would: {problem}")
+                      error=f"{UNFIT}: {problem}")
     root = Path(tempfile.mkdtemp(prefix="task-"))
     try:
         shutil.copytree(_unpacked_once(files), root, dirs_exist_ok=True)
@@ -341,19 +341,36 @@ def run(files: CourseFiles, tasks: list[Task], *, sandbox: bool, timeout: int | 
         expected = _fit_workers(client, sandbox) if scheduler else None
         shared = client.scatter(files, broadcast=True)
         run_id = uuid.uuid4().hex[:8]  # a killed run's tasks may still be running: never its keys
-        futures = {client.submit(_graded_or_fault, grade_task, shared, task, sandbox, timeout,
-                                 expected, pure=False,
-                                 key=f"grade-{task.student}-{task.lab}-{i}-{run_id}"): task
-                   for i, task in enumerate(tasks)}
-        for future in as_completed(futures):
+        sent = {}
+
+        def send(task: Task, attempt: int = 0):
+            key = f"grade-{task.student}-{task.lab}-{len(sent)}-{run_id}"
+            future = client.submit(_graded_or_fault, grade_task, shared, task, sandbox, timeout,
+                                   expected, pure=False, key=key)
+            sent[future] = task, attempt
+            return future
+
+        pending = as_completed([send(task) for task in tasks])
+        for future in pending:
+            task, attempt = sent[future]
             try:
-                yield future.result()
+                graded = future.result()
             except Exception as error:  # the worker itself was lost: say so, go on
-                task = futures[future]
                 yield Graded(task.student, task.lab, task.notebook, False,
                              error=f"the grading worker failed: {type(error).__name__}: "
                                    f"{str(error)[:200]}",
                              log=_cap("".join(traceback.format_exception(error))))
+                continue
+            if graded.error.startswith(UNFIT) and attempt < MAX_UNFIT_ATTEMPTS:
+                # a worker that joined mid-run and differs: it leaves, the task goes elsewhere
+                client.retire_workers([graded.worker], close_workers=True)
+                pending.add(send(task, attempt + 1))
+                continue
+            yield graded
+
+
+UNFIT = "this grading worker cannot grade as the client would"
+MAX_UNFIT_ATTEMPTS = 3  # then the task is a grader error (every worker left may differ)
 
 
 def _graded_or_fault(grade: Callable[..., Graded], files: CourseFiles, task: Task,
@@ -368,5 +385,15 @@ def _graded_or_fault(grade: Callable[..., Graded], files: CourseFiles, task: Tas
                         error=f"{type(error).__name__}: {str(error)[:200]}",
                         log=_cap("".join(traceback.format_exception(error))))
     graded.seconds = time.perf_counter() - started
-    graded.worker = f"{platform.node()}:{os.getpid()}"
+    graded.worker = _this_worker()
     return graded
+
+
+def _this_worker() -> str:
+    """The Dask worker's address, or where this process runs outside a worker."""
+    from distributed import get_worker
+
+    try:
+        return get_worker().address
+    except ValueError:
+        return f"{platform.node()}:{os.getpid()}"
