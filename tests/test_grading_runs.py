@@ -27,8 +27,8 @@ STUDENTS = {"ada": "solution", "bob": "student", "cy": "solution", "dee": "stude
 
 
 def make_course(root: Path) -> None:
-    for name in ("solutions", "notebooks"):
-        shutil.copytree(course.ROOT / name, root / name)
+    for name in ("solutions", "notebooks"):  # Lab 1 only: no other lab's cells to record
+        shutil.copytree(course.ROOT / name / LAB.name, root / name / LAB.name)
     shutil.copy(course.ROOT / "nbgrader_config.py", root)
     for student, kind in STUDENTS.items():
         folder = root / "submitted" / student / LAB.name
