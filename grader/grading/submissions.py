@@ -4,6 +4,7 @@ The student's file is never changed; one that cannot be read is graded as the bl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -15,6 +16,7 @@ import nbformat
 
 from grader import course
 from grader.course import notebooks
+from grader.grading import upstream
 from grader.grading.configuration import config
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -30,9 +32,17 @@ class Staged:
     problems: list[str]
     missing: bool = False  # one notebook of several not submitted: it scores 0, ungraded
 
-    @property
+    @functools.cached_property
+    def source(self) -> str:
+        """The notebook as it will be graded, as JSON (what a worker is sent), written once (for
+        a class of thousands, writing it again for each use cost more than reading it), by
+        nbformat's v4 writer: what nbformat.writes writes, less another schema check (stage
+        validated it as it read it)."""
+        return nbformat.v4.writes(self.nb)
+
+    @functools.cached_property
     def digest(self) -> str:
-        return hashlib.sha256(nbformat.writes(self.nb).encode()).hexdigest()
+        return hashlib.sha256(self.source.encode()).hexdigest()
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -87,7 +97,7 @@ def stage_safely(folder: Path, lab: course.Lab) -> Staged:
     reading it, it is graded as the blank lab, and its status says so."""
     try:
         staged = stage(folder, lab)
-        staged.digest  # noqa: B018  (it must be computable too)
+        staged.digest  # noqa: B018  (it must be computable too; computed once, here)
         return staged
     except Exception as error:
         return Staged(folder.parent.name, lab, _blank(lab),
@@ -113,7 +123,7 @@ def _read(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return None, "is JSON but not a notebook"
     try:
-        nb = nbformat.reads(text, as_version=4)
+        nb = nbformat.convert(upstream.read_notebook(text), 4)  # validated once, below
         _drop_malformed_metadata(nb)
         nbformat.validate(nb)
         return notebooks.normalize(nb), ""
