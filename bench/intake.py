@@ -39,7 +39,6 @@ from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
 DEFAULT_LABS = ["01_derivatives", "04_relu"]
 DEFAULT_NOTEBOOKS = 1000
@@ -216,7 +215,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import postgres_server
+    from tests import postgres_server
 
     args = parse(argv)
     if "postgresql" in args.databases and postgres_server.missing():
