@@ -183,12 +183,13 @@ def report(now: list[Intake], before: list[Intake]) -> list[str]:
     for run in now:
         shown = "SQLite" if run.database == "sqlite" else "PostgreSQL"
         line = (f"intake into {shown + ':':12} {run.notebooks} notebooks in {run.wall:6.1f} s   "
-                f"{run.rate:6.1f} notebooks/s")
+                f"{run.rate:6.1f} notebooks/s   (client CPU {1000 * run.cpu / run.notebooks:.1f} "
+                f"ms a notebook")
         old = [b for b in before if b.database == run.database]
         if old:
-            line += (f"   (before, one at a time: {old[0].rate:.1f} notebooks/s on "
-                     f"{old[0].notebooks}; {run.rate / old[0].rate:.1f}x)")
-        lines.append(line)
+            line += (f"; before, one at a time: {old[0].rate:.1f} notebooks/s on "
+                     f"{old[0].notebooks}; {run.rate / old[0].rate:.1f}x")
+        lines.append(line + ")")
     return lines
 
 
