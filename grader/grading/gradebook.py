@@ -32,7 +32,9 @@ def ensure_gradebook(root: Path) -> None:
     if _no_gradebook_yet(root, url):
         course_bundle(root)
         shutil.copyfile(root / "build" / "cells.db", root / "gradebook.db")
+        _index(url)
         return
+    _index(url)
     with Gradebook(url) as gb:
         missing = set()
         for lab in course.labs(root):
@@ -44,6 +46,29 @@ def ensure_gradebook(root: Path) -> None:
         release = root / "build" / "release"
         course.generate_student_versions(release, url, root, only=missing)
         shutil.rmtree(release)
+
+
+# nbgrader's schema indexes none of its foreign keys, so reading one notebook's grades (its
+# score, each row of grades.csv, the intake's look-ups) scans every grade of the class: an
+# export took 2 ms a notebook for 400 notebooks, 5 ms for 1000, and grows with the square of the
+# class. These indexes change no row and nothing nbgrader reads; nbgrader never names them.
+INDEXES = {"grade": "notebook_id", "comment": "notebook_id",
+           "submitted_notebook": "assignment_id", "submitted_assignment": "student_id"}
+
+
+def _index(url: str) -> None:
+    """The gradebook's INDEXES, made where missing (SQLite and PostgreSQL both know IF NOT
+    EXISTS)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for table, column in INDEXES.items():
+                connection.execute(text(f"CREATE INDEX IF NOT EXISTS grader_{table}_{column} "
+                                        f"ON {table} ({column})"))
+    finally:
+        engine.dispose()
 
 
 def course_bundle(root: Path) -> parallel.CourseFiles:

@@ -31,6 +31,7 @@ class Staged:
     nb: nbformat.NotebookNode  # as it will be graded
     problems: list[str]
     missing: bool = False  # one notebook of several not submitted: it scores 0, ungraded
+    timestamp: str | None = None  # its timestamp.txt, as staging read it (see timestamp_of)
 
     @functools.cached_property
     def source(self) -> str:
@@ -68,7 +69,7 @@ def stage(folder: Path, lab: course.Lab) -> Staged:
                    and p.name not in odd)
     if extra:
         problems.append(f"extra files ignored: {', '.join(extra[:5])}")
-    _, bad_timestamp = read_timestamp(folder)
+    timestamp, bad_timestamp = read_timestamp(folder)
     if bad_timestamp:
         problems.append(bad_timestamp)
     if (folder / expected) in found:
@@ -78,18 +79,19 @@ def stage(folder: Path, lab: course.Lab) -> Staged:
         problems.append(f"graded {path.name} as {expected}")
     elif len(lab.siblings) > 1:
         problems.append(f"no {expected} submitted: it scores 0")
-        return Staged(folder.parent.name, lab, _blank(lab), problems, missing=True)
+        return Staged(folder.parent.name, lab, _blank(lab), problems, missing=True,
+                      timestamp=timestamp)
     elif found:
         problems.append(f"no {expected}, and {len(found)} other notebooks: graded as blank")
-        return Staged(folder.parent.name, lab, _blank(lab), problems)
+        return Staged(folder.parent.name, lab, _blank(lab), problems, timestamp=timestamp)
     else:
         problems.append("no notebook submitted: graded as blank")
-        return Staged(folder.parent.name, lab, _blank(lab), problems)
+        return Staged(folder.parent.name, lab, _blank(lab), problems, timestamp=timestamp)
     nb, problem = _read(path)
     if problem:
         problems.append(f"{path.name} {problem}: graded as blank")
         nb = _blank(lab)
-    return Staged(folder.parent.name, lab, nb, problems)
+    return Staged(folder.parent.name, lab, nb, problems, timestamp=timestamp)
 
 
 def stage_safely(folder: Path, lab: course.Lab) -> Staged:
@@ -175,8 +177,10 @@ def submissions(root: Path) -> tuple[list[tuple[str, course.Lab, Path]], list[st
 
 def timestamp_of(root: Path, staged: Staged) -> str | None:
     """The submission's timestamp.txt, if it is a date nbgrader can read (else None: stage()
-    says so in the status, and the submission is graded as on time)."""
-    return read_timestamp(root / "submitted" / staged.student / staged.lab.name)[0]
+    says so in the status, and the submission is graded as on time). Staging read it already
+    (reading it means parsing the date: a class's task list and its saves asked again)."""
+    return staged.timestamp or \
+        read_timestamp(root / "submitted" / staged.student / staged.lab.name)[0]
 
 
 def read_timestamp(folder: Path) -> tuple[str | None, str]:
