@@ -34,14 +34,14 @@ def ensure_gradebook(root: Path) -> None:
         shutil.copyfile(root / "build" / "cells.db", root / "gradebook.db")
         _index(url)
         return
-    _index(url)
-    with Gradebook(url) as gb:
+    with Gradebook(url) as gb:  # nbgrader makes its tables in a new database here
         missing = set()
         for lab in course.labs(root):
             try:
                 gb.find_assignment(lab.name)
             except MissingEntry:
                 missing.add(lab.name)
+    _index(url)
     if missing:
         release = root / "build" / "release"
         course.generate_student_versions(release, url, root, only=missing)
