@@ -59,7 +59,7 @@ def grade_class(root: Path = course.ROOT, *, sandbox: bool = True, force: bool =
     found, skipped = submissions(root)
     outcomes, todo = {}, {}
     for _, lab, folder in found:
-        staged = stage_safely(folder, lab)
+        staged = stage_safely(folder, lab).lightened()
         if not force and ledger.is_done(staged):
             outcomes[staged.key] = ledger.done.get(staged.key) or \
                 ledger.done[staged.student, lab.name, ""]

@@ -28,7 +28,7 @@ class Staged:
 
     student: str
     lab: course.Lab  # the notebook of the course it is a submission of (its .name: the lab's)
-    nb: nbformat.NotebookNode  # as it will be graded
+    nb: nbformat.NotebookNode | None  # as it will be graded (None once `lightened`)
     problems: list[str]
     missing: bool = False  # one notebook of several not submitted: it scores 0, ungraded
     timestamp: str | None = None  # its timestamp.txt, as staging read it (see timestamp_of)
@@ -44,6 +44,15 @@ class Staged:
     @functools.cached_property
     def digest(self) -> str:
         return hashlib.sha256(self.source.encode()).hexdigest()
+
+    def lightened(self) -> Staged:
+        """This submission without its notebook tree, its JSON (source, digest) kept: the tree
+        takes several times the JSON's memory, and a class of thousands held every one of them
+        for the whole run (Python's garbage collector walking them all made staging slower
+        with each submission)."""
+        self.digest  # noqa: B018  (written from the tree, before it goes)
+        self.nb = None
+        return self
 
     @property
     def key(self) -> tuple[str, str, str]:
