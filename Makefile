@@ -86,14 +86,17 @@ export: $(STAMP)
 # wall times, notebooks per second, the ratio, the per-notebook floor and whether every grade
 # cell's score matched (exit status 1 if one did not). A few minutes with the defaults; a bigger
 # class: make bench BENCH_ARGS="--students 200". `python bench/grading.py --help` for the rest.
-# Last, an assignment an instructor brings (nbgrader's ps1), released and graded for the first
-# time by both (bench/first_grading.py).
+# Then an assignment an instructor brings (nbgrader's ps1), released and graded for the first
+# time by both (bench/first_grading.py). Last, the client's intake: how many graded notebooks a
+# second grade_class takes into SQLite and into PostgreSQL when a cluster answers at once, before
+# and after batching (bench/intake.py).
 BENCH_ARGS ?=
 
 bench: $(STAMP) system-tools
 	$(BIN)/python bench/checks.py
 	$(BIN)/python bench/grading.py $(BENCH_ARGS)
 	$(BIN)/python bench/first_grading.py
+	$(BIN)/python bench/intake.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check grader tests bench nbgrader_config.py $(COURSE_SOLUTIONS) $(COURSE_NOTEBOOKS)
@@ -140,14 +143,17 @@ lock:
 
 # Grading runs each student's kernel in a bubblewrap sandbox (grader/grading/sandbox.py); the browser
 # test drives Debian's chromium (with axe-core from npm); Lab 7 draws its graphs with graphviz's
-# dot. Each comes from Debian's packages, and only the missing ones are installed: a machine whose
-# Node.js carries its own npm (NodeSource's) refuses Debian's npm package beside it.
+# dot; the gradebook's PostgreSQL test and `make bench` start a PostgreSQL server of their own
+# (tests/postgres_server.py). Each comes from Debian's packages, and only the missing ones are
+# installed: a machine whose Node.js carries its own npm (NodeSource's) refuses Debian's npm
+# package beside it.
 system-tools:
 	@missing=""; \
 	  command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	  test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	  command -v dot >/dev/null || missing="$$missing graphviz"; \
 	  command -v npm >/dev/null || missing="$$missing npm"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	  test -z "$$missing" || { apt-get update -qq && apt-get install -y -qq $$missing; }
 
 clean:

@@ -85,3 +85,16 @@ def test_the_bench_runs_on_a_tiny_class_and_every_score_matches():
     matched, total, submissions = scores.group(1) or scores.group(2), scores.group(2), \
         scores.group(3)
     assert int(matched) == int(total) == 2 * 4 and int(submissions) == 2, out
+
+
+def test_the_intake_bench_prints_its_rates_for_sqlite_and_postgresql():
+    """bench/intake.py on a tiny class: a line per database, with the rate now and before."""
+    run = subprocess.run([sys.executable, str(BENCH.parent / "intake.py"), "--notebooks", "12",
+                          "--before", "4"], capture_output=True, text=True, timeout=900,
+                         cwd=course.ROOT)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for database in ("SQLite", "PostgreSQL"):
+        line = rf"intake into {database}: +12 notebooks in +[\d.]+ s +[\d.]+ notebooks/s +" \
+               rf"\(client CPU [\d.]+ ms a notebook; before, one at a time: [\d.]+ notebooks/s " \
+               rf"on 4; [\d.]+x\)"
+        assert re.search(line, run.stdout), f"no line like {line!r} in:\n{run.stdout}"

@@ -101,6 +101,31 @@ def run_cells(tmp_path, *sources, **options) -> Watching:
     return client
 
 
+def test_read_notebook_gives_what_nbformats_reader_gives():
+    """A lab with outputs (multi-line text, images, metadata nbformat strips), a v3 notebook
+    (nbformat's own path), and text that is no JSON (nbformat's own error)."""
+    for lab in course.course_labs()[:2]:
+        nb = nbformat.read(lab.solution, as_version=4)
+        nb.cells[0].metadata["collapsed"] = True  # transient: nbformat's reader drops it
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+        text = nbformat.writes(nb)
+        assert any(c.get("outputs") for c in nb.cells)
+        assert upstream.read_notebook(text) == nbformat.reader.reads(text)
+    old = nbformat.writes(nbformat.v3.new_notebook(), version=3)
+    assert upstream.read_notebook(old) == nbformat.reader.reads(old)
+    with pytest.raises(nbformat.reader.NotJSONError):
+        upstream.read_notebook("{not json")
+
+
+@pytest.mark.parametrize("method, late, score, expected", [
+    ("zero", 3600.0, 5.0, 5.0), ("zero", 3600.0, 0.0, 0.0), ("none", 3600.0, 5.0, None)])
+def test_late_penalty_is_what_assign_late_penalties_gives(method, late, score, expected):
+    from traitlets.config import Config
+
+    cfg = Config({"LateSubmissionPlugin": {"penalty_method": method}})
+    assert upstream.late_penalty(cfg, "ada", score, late) == expected
+
+
 def test_notices_timeouts_sees_a_cell_run_past_its_limit(tmp_path):
     client = run_cells(tmp_path, "import time\ntime.sleep(30)", timeout=1,
                        interrupt_on_timeout=True)

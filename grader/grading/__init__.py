@@ -10,7 +10,9 @@
 - judge.py: runs a test cell in the grader's process, calling into the student's kernel.
 - sandbox.py, warm.py: each kernel in a bubblewrap sandbox of its own, forked warm from a zygote.
 - configuration.py: nbgrader's configuration for this course, and where the gradebook is.
-- gradebook.py: the gradebook: the labs' cells, each result saved, grades.csv, feedback.
+- gradebook.py: the gradebook: the labs' cells, grades.csv, feedback.
+- intake.py: the workers' results saved into the gradebook, many in one transaction, with the
+  rows nbgrader's SaveAutoGrades and AssignLatePenalties would write.
 - outcomes.py: what grading a submission came to, and the ledger that lets a run resume.
 - report.py: the table and plot `make grade` prints.
 - upstream.py: what we use of nbgrader, nbclient, jupyter_client and ipykernel that is not
@@ -23,8 +25,8 @@ needs, and nbgrader and Dask stay out of it.
 
 import importlib
 
-MODULES = ("autograde", "configuration", "grade", "gradebook", "judge", "outcomes", "parallel",
-           "report", "sandbox", "submissions", "upstream", "warm")
+MODULES = ("autograde", "configuration", "grade", "gradebook", "intake", "judge", "outcomes",
+           "parallel", "report", "sandbox", "submissions", "upstream", "warm")
 
 
 def __getattr__(name: str):

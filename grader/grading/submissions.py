@@ -4,6 +4,7 @@ The student's file is never changed; one that cannot be read is graded as the bl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -15,6 +16,7 @@ import nbformat
 
 from grader import course
 from grader.course import notebooks
+from grader.grading import upstream
 from grader.grading.configuration import config
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -26,13 +28,31 @@ class Staged:
 
     student: str
     lab: course.Lab  # the notebook of the course it is a submission of (its .name: the lab's)
-    nb: nbformat.NotebookNode  # as it will be graded
+    nb: nbformat.NotebookNode | None  # as it will be graded (None once `lightened`)
     problems: list[str]
     missing: bool = False  # one notebook of several not submitted: it scores 0, ungraded
+    timestamp: str | None = None  # its timestamp.txt, as staging read it (see timestamp_of)
 
-    @property
+    @functools.cached_property
+    def source(self) -> str:
+        """The notebook as it will be graded, as JSON (what a worker is sent), written once (for
+        a class of thousands, writing it again for each use cost more than reading it), by
+        nbformat's v4 writer: what nbformat.writes writes, less another schema check (stage
+        validated it as it read it)."""
+        return nbformat.v4.writes(self.nb)
+
+    @functools.cached_property
     def digest(self) -> str:
-        return hashlib.sha256(nbformat.writes(self.nb).encode()).hexdigest()
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+    def lightened(self) -> Staged:
+        """This submission without its notebook tree, its JSON (source, digest) kept: the tree
+        takes several times the JSON's memory, and a class of thousands held every one of them
+        for the whole run (Python's garbage collector walking them all made staging slower
+        with each submission)."""
+        self.digest  # noqa: B018  (written from the tree, before it goes)
+        self.nb = None
+        return self
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -58,7 +78,7 @@ def stage(folder: Path, lab: course.Lab) -> Staged:
                    and p.name not in odd)
     if extra:
         problems.append(f"extra files ignored: {', '.join(extra[:5])}")
-    _, bad_timestamp = read_timestamp(folder)
+    timestamp, bad_timestamp = read_timestamp(folder)
     if bad_timestamp:
         problems.append(bad_timestamp)
     if (folder / expected) in found:
@@ -68,18 +88,19 @@ def stage(folder: Path, lab: course.Lab) -> Staged:
         problems.append(f"graded {path.name} as {expected}")
     elif len(lab.siblings) > 1:
         problems.append(f"no {expected} submitted: it scores 0")
-        return Staged(folder.parent.name, lab, _blank(lab), problems, missing=True)
+        return Staged(folder.parent.name, lab, _blank(lab), problems, missing=True,
+                      timestamp=timestamp)
     elif found:
         problems.append(f"no {expected}, and {len(found)} other notebooks: graded as blank")
-        return Staged(folder.parent.name, lab, _blank(lab), problems)
+        return Staged(folder.parent.name, lab, _blank(lab), problems, timestamp=timestamp)
     else:
         problems.append("no notebook submitted: graded as blank")
-        return Staged(folder.parent.name, lab, _blank(lab), problems)
+        return Staged(folder.parent.name, lab, _blank(lab), problems, timestamp=timestamp)
     nb, problem = _read(path)
     if problem:
         problems.append(f"{path.name} {problem}: graded as blank")
         nb = _blank(lab)
-    return Staged(folder.parent.name, lab, nb, problems)
+    return Staged(folder.parent.name, lab, nb, problems, timestamp=timestamp)
 
 
 def stage_safely(folder: Path, lab: course.Lab) -> Staged:
@@ -87,7 +108,7 @@ def stage_safely(folder: Path, lab: course.Lab) -> Staged:
     reading it, it is graded as the blank lab, and its status says so."""
     try:
         staged = stage(folder, lab)
-        staged.digest  # noqa: B018  (it must be computable too)
+        staged.digest  # noqa: B018  (it must be computable too; computed once, here)
         return staged
     except Exception as error:
         return Staged(folder.parent.name, lab, _blank(lab),
@@ -113,7 +134,7 @@ def _read(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return None, "is JSON but not a notebook"
     try:
-        nb = nbformat.reads(text, as_version=4)
+        nb = nbformat.convert(upstream.read_notebook(text), 4)  # validated once, below
         _drop_malformed_metadata(nb)
         nbformat.validate(nb)
         return notebooks.normalize(nb), ""
@@ -165,8 +186,10 @@ def submissions(root: Path) -> tuple[list[tuple[str, course.Lab, Path]], list[st
 
 def timestamp_of(root: Path, staged: Staged) -> str | None:
     """The submission's timestamp.txt, if it is a date nbgrader can read (else None: stage()
-    says so in the status, and the submission is graded as on time)."""
-    return read_timestamp(root / "submitted" / staged.student / staged.lab.name)[0]
+    says so in the status, and the submission is graded as on time). Staging read it already
+    (reading it means parsing the date: a class's task list and its saves asked again)."""
+    return staged.timestamp or \
+        read_timestamp(root / "submitted" / staged.student / staged.lab.name)[0]
 
 
 def read_timestamp(folder: Path) -> tuple[str | None, str]:

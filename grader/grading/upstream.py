@@ -9,6 +9,7 @@ Checked against: nbgrader 0.9.6, nbclient 0.11.0, jupyter_client 8.10.0, ipykern
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 # --- nbgrader ------------------------------------------------------------------------------
@@ -38,11 +39,54 @@ def autograde_resources(db_url: str, assignment: str, student: str, notebook: st
                          "notebook": notebook}}
 
 
+def late_penalty(cfg, student: str, score: float, seconds_late: float) -> float | None:
+    """The late penalty nbgrader's AssignLatePenalties gives a notebook that scored `score` and
+    was submitted `seconds_late` seconds late (None: none): its configured plugin's
+    (LateSubmissionPlugin.penalty_method, or an instructor's own plugin_class), kept between 0
+    and the score as it does. The preprocessor computes it only inside preprocess(), which
+    opens the gradebook and writes it itself; its plugin (`init_plugin`, `plugin_inst`) and its
+    clamp (`_check_late_penalty`, which reads the notebook's `score`) are its internals.
+    """
+    from types import SimpleNamespace
+
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    step = AssignLatePenalties(config=cfg)
+    step.init_plugin()
+    penalty = step.plugin_inst.late_submission_penalty(student, score, seconds_late)
+    if penalty is None:
+        return None
+    return step._check_late_penalty(SimpleNamespace(score=score), penalty)
+
+
 def assignment_and_notebook(resources: dict) -> tuple[str, str]:
     """(The assignment, the notebook's name without .ipynb) that nbgrader's autograde is
     working on: what its converters put in `resources` for the preprocessors."""
     info = resources["nbgrader"]
     return info["assignment"], info["notebook"]
+
+
+def read_notebook(text: str):
+    """What nbformat.reader.reads(text) gives (no conversion, no schema check), at json's
+    speed for a notebook of format 4.
+
+    nbformat's v4 reader parses the JSON, then builds its NotebookNode tree in Python, node by
+    node, down to every line of every output (from_dict): half the time the client spends on
+    a graded notebook. Here json builds the same nodes as it parses (object_hook), then the v4
+    reader's own two steps follow (nbformat.v4.rwbase.rejoin_lines and strip_transient, what
+    its JSONReader.to_notebook does after from_dict). Any other format goes through nbformat.
+    """
+    import nbformat
+    from nbformat.notebooknode import NotebookNode
+    from nbformat.v4.rwbase import rejoin_lines, strip_transient
+
+    try:
+        nb = json.loads(text, object_hook=NotebookNode)
+    except ValueError:
+        nb = None
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4:
+        return nbformat.reader.reads(text)  # its own errors, for what is not v4 JSON
+    return strip_transient(rejoin_lines(nb))
 
 
 # --- nbclient ------------------------------------------------------------------------------
