@@ -92,19 +92,20 @@ def validate(args) -> int:
 def grade(args) -> int:
     import dask
 
-    from grader import grading
+    from grader import course, grading
 
     dask.config.set({key: value for key, value in (
         ("distributed.comm.tls.ca-file", args.tls_ca_file),
         ("distributed.comm.tls.client.cert", args.tls_cert),
         ("distributed.comm.tls.client.key", args.tls_key)) if value})
     try:
-        outcomes = grading.grade.grade_class(sandbox=not args.no_sandbox, force=args.force,
+        outcomes = grading.grade.grade_class(course.ROOT, sandbox=not args.no_sandbox,
+                                             force=args.force,
                                              workers=args.workers, scheduler=args.scheduler)
     except grading.parallel.ClusterProblem as problem:
         print(f"grader grade: nothing graded: {problem}", file=sys.stderr)
         return CLUSTER_PROBLEM
-    print(grading.report.report(outcomes))
+    print(grading.report.report(outcomes, course.ROOT))
     return exit_status(outcomes)
 
 

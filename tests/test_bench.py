@@ -95,6 +95,7 @@ def test_the_intake_bench_prints_its_rates_for_sqlite_and_postgresql():
     assert run.returncode == 0, run.stdout + run.stderr
     for database in ("SQLite", "PostgreSQL"):
         line = rf"intake into {database}: +12 notebooks in +[\d.]+ s +[\d.]+ notebooks/s +" \
-               rf"\(client CPU [\d.]+ ms a notebook; before, one at a time: [\d.]+ notebooks/s " \
+               rf"\(client CPU [\d.]+ ms a notebook; staging [\d.]+ s, then the results at " \
+               rf"[\d.]+ notebooks/s; before, one at a time: [\d.]+ notebooks/s " \
                rf"on 4; [\d.]+x\)"
         assert re.search(line, run.stdout), f"no line like {line!r} in:\n{run.stdout}"
