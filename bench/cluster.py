@@ -17,7 +17,6 @@ import math
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -28,43 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-class Memory:
-    """The most PSS the processes under this one held at once, sampled every `every` s."""
+def memory_under_this_process() -> int:
+    """The PSS of every process under this one (workers, zygotes, kernels), added up."""
+    from grading import _tree  # bench/grading.py
 
-    def __init__(self, every: float = 1.0):
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self, every: float) -> None:
-        while not self._stop.wait(every):
-            self.peak = max(self.peak, sum(_pss(pid) for pid in _descendants(os.getpid())))
-
-
-def _descendants(root: int) -> list[int]:
-    """The processes under `root` (not root itself), whoever runs them."""
-    children: dict[int, list[int]] = defaultdict(list)
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(f"/proc/{entry.name}/stat").read_text()
-                children[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    found, todo = [], list(children[root])
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children[pid])
-    return found
+    return sum(_pss(pid) for pid in _tree(os.getpid(), any_owner=True)[1:])
 
 
 def _pss(pid: int) -> int:
@@ -104,7 +71,7 @@ def parse(argv):
 
 
 def main(argv=None) -> int:
-    from grading import make_class  # bench/grading.py
+    from grading import Sampler, make_class  # bench/grading.py
 
     from grader import course
     from grader.grading import gradebook, parallel, sandbox
@@ -120,11 +87,11 @@ def main(argv=None) -> int:
         make_class(root, args.students, labs)
         files, tasks = gradebook.course_bundle(root), tasks_of(root)
         started = time.perf_counter()
-        with Memory() as memory:
+        with Sampler(measure=memory_under_this_process) as memory:
             results = list(parallel.run(files, tasks, sandbox=True, timeout=None,
                                         workers=args.workers))
         wall = time.perf_counter() - started
-    return report(args, results, wall, memory.peak)
+    return report(args, results, wall, max(memory.samples, default=0))
 
 
 def report(args, results, wall: float, peak: int) -> int:
