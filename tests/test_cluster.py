@@ -330,11 +330,15 @@ def _student_and_lab(key: str) -> tuple[str, str]:
     return student, rest.rsplit("-", 2)[0]
 
 
+@pytest.mark.slow
+@pytest.mark.root
 def test_each_worker_works_in_its_own_directory_and_cannot_see_the_course(run):
     assert sorted(Path(cwd).name for cwd, _ in run["sees"].values()) == ["w1", "w2"]
     assert [listing for _, listing in run["sees"].values()] == [[], []]
 
 
+@pytest.mark.slow
+@pytest.mark.root
 def test_the_cluster_scores_every_grade_cell_as_this_machine_does(run):
     assert run["cluster cells"] == run["local cells"]
     assert [(o.student, o.lab, o.score, o.status) for o in run["cluster"]] == \
@@ -346,12 +350,16 @@ def test_the_cluster_scores_every_grade_cell_as_this_machine_does(run):
     assert all(o.status == "ok" for o in run["local"])
 
 
+@pytest.mark.slow
+@pytest.mark.root
 def test_a_worker_killed_mid_notebook_loses_nothing_and_leaves_nothing_running(run):
     killed, graded = run["killed key"], ledger(run["root"])
     assert killed not in run["before resume"] and graded.count(killed) == 1
     assert _session_of(run["killed pid"]) == set()
 
 
+@pytest.mark.slow
+@pytest.mark.root
 def test_a_client_killed_mid_run_resumes_and_writes_nothing_twice(run):
     before, after = run["before resume"], ledger(run["root"])
     assert 0 < len(before) < len(after), "the client should be killed half way"
@@ -359,6 +367,8 @@ def test_a_client_killed_mid_run_resumes_and_writes_nothing_twice(run):
     assert sorted(after) == sorted(set(after)) and len(after) == len(run["local"])
 
 
+@pytest.mark.slow
+@pytest.mark.root
 def test_a_worker_that_joins_mid_run_with_another_grader_is_sent_away_and_grades_nothing(run):
     """Its tasks went to the others (every submission is graded, above, and right)."""
     assert run["w5"] is not None  # it stopped, since the scheduler removed it
@@ -366,6 +376,8 @@ def test_a_worker_that_joins_mid_run_with_another_grader_is_sent_away_and_grades
     assert all(o.status == "ok" for o in run["cluster"])
 
 
+@pytest.mark.slow
+@pytest.mark.root
 def test_a_worker_that_runs_two_threads_stops_the_run_before_anything_is_graded(run):
     assert run["refused"].startswith("grading workers that cannot grade as this machine would:")
     assert "it runs 2 threads" in run["refused"]
